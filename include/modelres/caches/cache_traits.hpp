@@ -1,0 +1,58 @@
+// The Cache requirements, and detection traits that check them.
+//
+// A type C models Cache if, for `const C c`, `ModelId id`, `std::string_view rev`
+// and `std::filesystem::path dir`:
+//
+//   expression            type                    semantics
+//   c.locate(id, rev)     result<ResolvedModel>   the cached model, read-only; errc::not_cached
+//                                                 with every path looked at if it is not there
+//   c.inspect(dir, rev)   result<ResolvedModel>   what the metadata in `dir` (a directory given by
+//                                                 path) says about it; never fails for lack of metadata
+//
+// docs/traits.md has the full table. Resolvers static_assert these where they
+// use a cache, each with a message naming the missing piece.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+#include <type_traits>
+
+#include "../model_ref.hpp"
+#include "../resolved_model.hpp"
+#include "../result.hpp"
+
+namespace modelres {
+
+template <class C, class = void>
+struct cache_has_locate : std::false_type {};
+template <class C>
+struct cache_has_locate<C, std::void_t<decltype(std::declval<const C&>().locate(std::declval<const ModelId&>(),
+                                                                                 std::declval<std::string_view>()))>>
+    : std::is_convertible<decltype(std::declval<const C&>().locate(std::declval<const ModelId&>(),
+                                                                    std::declval<std::string_view>())),
+                          result<ResolvedModel>> {};
+
+template <class C, class = void>
+struct cache_has_inspect : std::false_type {};
+template <class C>
+struct cache_has_inspect<C, std::void_t<decltype(std::declval<const C&>().inspect(
+                                std::declval<const std::filesystem::path&>(), std::declval<std::string_view>()))>>
+    : std::is_convertible<decltype(std::declval<const C&>().inspect(std::declval<const std::filesystem::path&>(),
+                                                                     std::declval<std::string_view>())),
+                          result<ResolvedModel>> {};
+
+template <class C>
+struct is_cache : std::conjunction<cache_has_locate<C>, cache_has_inspect<C>> {};
+
+template <class C>
+constexpr bool check_cache() {
+  static_assert(cache_has_locate<C>::value,
+                "modelres: this Cache type has no `result<ResolvedModel> locate(const ModelId&, std::string_view) "
+                "const` (see docs/traits.md, Cache)");
+  static_assert(cache_has_inspect<C>::value,
+                "modelres: this Cache type has no `result<ResolvedModel> inspect(const std::filesystem::path&, "
+                "std::string_view) const` (see docs/traits.md, Cache)");
+  return true;
+}
+
+}  // namespace modelres

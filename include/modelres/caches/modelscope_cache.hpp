@@ -1,0 +1,526 @@
+// ModelScopeCache: the on-disk cache of the Python `modelscope` client, in every
+// layout it has written since 2022, read without writing, locking or moving
+// anything (the Python client does all four even for local-only calls).
+//
+// Root: the constructor argument (meaning the same as MODELSCOPE_CACHE), else
+// $MODELSCOPE_CACHE, else ~/.cache/modelscope. For model "owner/name" (name___
+// is the name with each '.' written "___") the directories probed, in order:
+//
+//   1. ROOT/models/owner--name/snapshots/REV   modelscope >= 1.38 (REV: the revision, default master)
+//   2. ROOT/models/owner/name___               modelscope 1.23-1.37
+//   3. ROOT/hub/models/owner/name___           modelscope 1.23-1.37, default root
+//   4. ROOT/hub/owner/name___                  modelscope 1.15-1.22, default root or MODELSCOPE_CACHE
+//   5. ROOT/hub/owner/name                     modelscope <= 1.11 (before dots were escaped)
+//   6. ROOT/owner/name___                      modelscope <= 1.14 with MODELSCOPE_CACHE, or an explicit cache_dir
+//   7. ROOT/owner/name                         modelscope <= 1.11, modelscope_hub 0.1.0-0.1.6
+//
+// The first directory that holds anything decides: it is served, or its
+// problem (incomplete, revision mismatch, corrupt metadata) is the error.
+// docs/cache-layouts.md explains each layout and what is verified in it.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../detail/fs.hpp"
+#include "../detail/pickle.hpp"
+#include "../error.hpp"
+#include "../model_ref.hpp"
+#include "../resolved_model.hpp"
+#include "../result.hpp"
+
+namespace modelres {
+
+// One directory of the cache that holds a model, as `list()` finds it.
+struct CacheEntry {
+  std::string model_id;
+  std::filesystem::path directory;
+  std::string layout;
+  std::optional<ResolvedModel> model;  // set when the model would be served
+  std::optional<Error> problem;        // otherwise, why not
+};
+
+class ModelScopeCache {
+ public:
+  static constexpr std::string_view ecosystem = "modelscope";
+  static constexpr std::string_view default_revision = "master";
+  // Metadata files larger than this are refused (a 100,000-file .msc is ~10 MB).
+  static constexpr std::size_t max_metadata_bytes = 64u << 20;
+
+  ModelScopeCache() = default;
+  explicit ModelScopeCache(std::filesystem::path root) : explicit_root_(std::move(root)) {}
+
+  // The root in force: explicit, else $MODELSCOPE_CACHE, else ~/.cache/modelscope.
+  // Read at each call, so a changed environment is seen.
+  result<std::string> root() const {
+    std::string r;
+    if (!explicit_root_.empty()) {
+      if (!detail::expand_tilde(explicit_root_.native(), r))
+        return Error(errc::not_cached, {}, "cannot expand the cache root " + explicit_root_.native());
+    } else if (const std::string env = detail::environment("MODELSCOPE_CACHE"); !env.empty()) {
+      if (!detail::expand_tilde(env, r)) return Error(errc::not_cached, {}, "cannot expand MODELSCOPE_CACHE=" + env);
+    } else {
+      const std::string home = detail::home_directory();
+      if (home.empty())
+        return Error(errc::not_cached, {}, "no cache root: MODELSCOPE_CACHE is unset and the home directory is unknown");
+      r = home + "/.cache/modelscope";
+    }
+    while (r.size() > 1 && r.back() == '/') r.pop_back();
+    return r;
+  }
+
+  // The model's directory, read-only. `revision` empty means not pinned.
+  result<ResolvedModel> locate(const ModelId& id, std::string_view revision) const {
+    auto root_dir = root();
+    if (!root_dir) return std::move(root_dir).error().with_id(id.str(), revision);
+    const std::string& r = root_dir.value();
+    const std::string escaped = escape_name(id.name);
+    const bool has_dot = escaped != id.name;
+
+    std::vector<Probe> probes;
+    bool permission_problem = false;
+    const auto finish = [&](Error e) { return std::move(e).with_id(id.str(), revision).with_probes(std::move(probes)); };
+
+    // 1. modelscope >= 1.38
+    {
+      const std::string snapshots = r + "/models/" + id.owner + "--" + id.name + "/snapshots";
+      auto found = probe_snapshot(snapshots, revision, probes, permission_problem);
+      if (found) {
+        found.value().model_id = id.str();
+        return found;
+      }
+      if (found.error().code != errc::not_cached) return finish(std::move(found).error());
+    }
+    // 2-7: the classic layouts.
+    const struct {
+      std::string dir;
+      const char* layout;
+      bool probe;
+    } classic[] = {
+        {r + "/models/" + id.owner + "/" + escaped, layout_models, true},
+        {r + "/hub/models/" + id.owner + "/" + escaped, layout_models, true},
+        {r + "/hub/" + id.owner + "/" + escaped, layout_hub, true},
+        {r + "/hub/" + id.owner + "/" + id.name, layout_hub_dotted, has_dot},
+        {r + "/" + id.owner + "/" + escaped, layout_flat, true},
+        {r + "/" + id.owner + "/" + id.name, layout_flat_dotted, has_dot},
+    };
+    for (const auto& c : classic) {
+      if (!c.probe) continue;
+      auto found = probe_classic(c.dir, c.layout, &id, revision, probes, permission_problem);
+      if (found) {
+        found.value().model_id = id.str();
+        return found;
+      }
+      if (found.error().code != errc::not_cached) return finish(std::move(found).error());
+    }
+    if (permission_problem)
+      return finish(Error(errc::permission_denied, {}, "a cache directory that may hold the model cannot be read"));
+    return finish(Error(errc::not_cached, {}, "no ModelScope cache layout under " + r + " holds this model"));
+  }
+
+  // Reads the metadata of a directory given by path (a classic cache directory
+  // or a copy of one). No metadata: served with completeness unknown.
+  // `revision`, if not empty, must be the one the metadata records.
+  result<ResolvedModel> inspect(const std::filesystem::path& directory, std::string_view revision) const {
+    std::vector<Probe> probes;
+    bool permission_problem = false;
+    auto found = probe_classic(directory.native(), "directory", nullptr, revision, probes, permission_problem,
+                               /*list_unrecorded=*/false);
+    if (found) return found;
+    if (found.error().code != errc::not_cached) return std::move(found).error().with_probes(std::move(probes));
+    // An empty directory, or one with only Python's bookkeeping: still the path asked for.
+    if (!revision.empty())
+      return Error(errc::revision_mismatch, {}, directory.native() + " records no revision").with_probes(std::move(probes));
+    ResolvedModel m;
+    m.directory = directory;
+    m.layout = "directory";
+    return m;
+  }
+
+  // Every model the cache holds, in every layout, with its state. Symlinked
+  // aliases (the dotted-name links) are not listed twice.
+  result<std::vector<CacheEntry>> list() const {
+    MODELRES_TRY(root_dir, root());
+    const std::string r = root_dir;
+    std::vector<CacheEntry> out;
+    std::vector<detail::DirEntry> owners, names, revisions;
+
+    // modelscope >= 1.38
+    if (!detail::list_directory(r + "/models", names)) {
+      for (const auto& repo : names) {
+        const std::size_t sep = repo.name.find("--");
+        if (!repo.is_directory || repo.is_symlink || sep == std::string::npos) continue;
+        const std::string snapshots = r + "/models/" + repo.name + "/snapshots";
+        if (detail::list_directory(snapshots, revisions)) continue;
+        for (const auto& rev : revisions) {
+          if (!rev.is_directory) continue;
+          std::vector<Probe> probes;
+          bool denied = false;
+          CacheEntry e;
+          e.model_id = repo.name.substr(0, sep) + "/" + repo.name.substr(sep + 2);
+          e.directory = snapshots + "/" + rev.name;
+          e.layout = layout_snapshots;
+          auto state = probe_snapshot(snapshots, rev.name, probes, denied);
+          if (!state && state.error().code == errc::not_cached) continue;  // empty snapshot directory
+          record(e, std::move(state));
+          out.push_back(std::move(e));
+        }
+      }
+    }
+    // Classic layouts: owner/name directories holding Python's metadata.
+    const std::pair<std::string, const char*> trees[] = {
+        {r + "/models", layout_models}, {r + "/hub/models", layout_models}, {r + "/hub", layout_hub}, {r, layout_flat}};
+    for (const auto& [tree, layout] : trees) {
+      if (detail::list_directory(tree, owners)) continue;
+      for (const auto& owner : owners) {
+        if (!owner.is_directory || owner.is_symlink || owner.name.front() == '.') continue;
+        if (detail::list_directory(tree + "/" + owner.name, names)) continue;
+        for (const auto& name : names) {
+          if (!name.is_directory || name.is_symlink) continue;
+          const std::string dir = tree + "/" + owner.name + "/" + name.name;
+          if (!detail::status(dir + "/.msc").exists() && !detail::status(dir + "/.mdl").exists()) continue;
+          CacheEntry e;
+          e.model_id = owner.name + "/" + unescape_name(name.name);
+          e.directory = dir;
+          e.layout = layout;
+          std::vector<Probe> probes;
+          bool denied = false;
+          auto state = probe_classic(dir, layout, nullptr, {}, probes, denied);
+          if (!state && state.error().code == errc::not_cached) continue;  // only Python's .mdl
+          if (state && !state.value().model_id.empty()) e.model_id = state.value().model_id;
+          record(e, std::move(state));
+          out.push_back(std::move(e));
+        }
+      }
+    }
+    std::sort(out.begin(), out.end(), [](const CacheEntry& a, const CacheEntry& b) {
+      return a.model_id != b.model_id ? a.model_id < b.model_id : a.directory < b.directory;
+    });
+    return out;
+  }
+
+  // The ModelScope client's directory-name escaping: every '.' becomes "___".
+  static std::string escape_name(std::string_view name) {
+    std::string out;
+    out.reserve(name.size() + 8);
+    for (char c : name) {
+      if (c == '.')
+        out += "___";
+      else
+        out += c;
+    }
+    return out;
+  }
+  static std::string unescape_name(std::string_view name) {
+    std::string out;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      if (name.compare(i, 3, "___") == 0) {
+        out += '.';
+        i += 2;
+      } else {
+        out += name[i];
+      }
+    }
+    return out;
+  }
+
+ private:
+  static constexpr const char* layout_snapshots = "modelscope >= 1.38 (models/owner--name/snapshots/revision)";
+  static constexpr const char* layout_models = "modelscope 1.23-1.37 (models/owner/name___)";
+  static constexpr const char* layout_hub = "modelscope 1.15-1.22 (hub/owner/name___)";
+  static constexpr const char* layout_hub_dotted = "modelscope <= 1.11 (hub/owner/name)";
+  static constexpr const char* layout_flat = "modelscope <= 1.14 or cache_dir (owner/name___)";
+  static constexpr const char* layout_flat_dotted = "modelscope <= 1.11 or modelscope_hub 0.1.0-0.1.6 (owner/name)";
+
+  // Python's bookkeeping in a classic model directory; not model files.
+  static bool is_bookkeeping(std::string_view name) {
+    return name == ".msc" || name == ".mv" || name == ".mdl" || name == ".msc.corrupted" ||
+           name == ".mdl.corrupted" || name == "._____temp";
+  }
+  // What an interrupted download leaves: modelscope_hub's "x.incomplete" and
+  // "x.parallel_tmp", and the classic client's temp files "*.tmp".
+  static bool is_partial_download(std::string_view name) {
+    const auto ends_with = [&](std::string_view s) {
+      return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    return ends_with(".incomplete") || ends_with(".parallel_tmp");
+  }
+
+  static void record(CacheEntry& e, result<ResolvedModel> state) {
+    if (state)
+      e.model = std::move(state).value();
+    else
+      e.problem = std::move(state).error();
+  }
+
+  // Looks in snapshots/REV. not_cached means "nothing here, go on".
+  static result<ResolvedModel> probe_snapshot(const std::string& snapshots, std::string_view revision,
+                                              std::vector<Probe>& probes, bool& permission_problem) {
+    std::string rev(revision.empty() ? default_revision : revision);
+    std::string dir = snapshots + "/" + rev;
+    detail::FileStatus st = detail::status(dir);
+    if (!st.exists() && revision.empty() && st.missing()) {
+      // Not pinned and no master: a single other snapshot is unambiguous.
+      std::vector<detail::DirEntry> revs;
+      if (!detail::list_directory(snapshots, revs)) {
+        std::vector<std::string> names;
+        for (const auto& e : revs)
+          if (e.is_directory) names.push_back(e.name);
+        if (names.size() == 1) {
+          rev = names.front();
+          dir = snapshots + "/" + rev;
+          st = detail::status(dir);
+        } else if (names.size() > 1) {
+          std::string all;
+          for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+          probes.push_back({dir, "does not exist; snapshots of revisions " + all + " do: pass a revision"});
+          return Error(errc::not_cached, {});
+        }
+      }
+    }
+    if (!st.exists()) {
+      if (st.error == std::errc::permission_denied) permission_problem = true;
+      probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
+      return Error(errc::not_cached, {});
+    }
+    if (!st.is_directory) {
+      probes.push_back({dir, "not a directory"});
+      return Error(errc::not_cached, {});
+    }
+    std::vector<detail::WalkedFile> files;
+    if (auto ec = detail::walk_files(dir, files)) {
+      probes.push_back({dir, "cannot be read: " + ec.message()});
+      const errc code = ec == std::errc::permission_denied ? errc::permission_denied : errc::io_error;
+      return Error(code, {}, "cannot list " + dir).with_cause(ec);
+    }
+    if (files.empty()) {
+      probes.push_back({dir, "empty"});
+      return Error(errc::not_cached, {});
+    }
+    std::vector<std::string> partial;
+    for (const auto& f : files)
+      if (is_partial_download(f.path)) partial.push_back(f.path);
+    if (!partial.empty()) {
+      probes.push_back({dir, "holds partial downloads"});
+      return Error(errc::incomplete, {}, "interrupted download, partial files: " + join_limited(partial));
+    }
+    probes.push_back({dir, "found"});
+    ResolvedModel m;
+    m.directory = dir;
+    m.revision = rev;
+    m.layout = layout_snapshots;
+    m.completeness = Completeness::unknown;  // this layout keeps no record of the file list
+    m.files.reserve(files.size());
+    for (auto& f : files) m.files.push_back({std::move(f.path), {}, f.size});
+    return m;
+  }
+
+  // Looks in a classic directory. `id` (if given) must match what .mdl says.
+  // not_cached means "nothing here, go on". `list_unrecorded`: walk a directory
+  // without a file record to list its files and find partial downloads (cache
+  // directories), or take it as it is (a directory given by path, which may be large).
+  static result<ResolvedModel> probe_classic(const std::string& dir, const char* layout, const ModelId* id,
+                                             std::string_view revision, std::vector<Probe>& probes,
+                                             bool& permission_problem, bool list_unrecorded = true) {
+    std::string bytes;
+    const std::string msc_path = dir + "/.msc";
+    std::error_code msc_error = detail::read_file(msc_path, bytes, max_metadata_bytes);
+    if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
+      const detail::FileStatus st = detail::status(dir);
+      if (!st.exists()) {
+        if (st.error == std::errc::permission_denied) permission_problem = true;
+        probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
+        return Error(errc::not_cached, {});
+      }
+      if (!st.is_directory) {
+        probes.push_back({dir, "not a directory"});
+        return Error(errc::not_cached, {});
+      }
+      bytes.clear();
+      msc_error = {};
+    } else if (msc_error) {
+      probes.push_back({msc_path, "cannot be read: " + msc_error.message()});
+      const errc code = msc_error == std::errc::permission_denied ? errc::permission_denied
+                        : msc_error == std::errc::file_too_large ? errc::corrupt_metadata
+                                                                  : errc::io_error;
+      return Error(code, {}, "cannot read " + msc_path).with_cause(msc_error);
+    }
+
+    // .mdl names the model the directory belongs to.
+    std::string model_id;
+    {
+      std::string mdl;
+      const std::string mdl_path = dir + "/.mdl";
+      if (const std::error_code ec = detail::read_file(mdl_path, mdl, max_metadata_bytes); !ec) {
+        auto doc = detail::pickle::read(mdl);
+        if (!doc) {
+          probes.push_back({mdl_path, "unreadable"});
+          return std::move(doc).error().in_file(mdl_path);
+        }
+        const auto& root = doc.value().root_node();
+        const std::string* recorded = root.type == detail::pickle::kind::dict ? doc.value().find_string(root, "id") : nullptr;
+        if (!recorded) {
+          probes.push_back({mdl_path, "unreadable"});
+          return Error(errc::corrupt_metadata, {}, mdl_path + ": expected a dict with a string 'id'");
+        }
+        if (id && *recorded != id->owner + "/" + escape_name(id->name)) {
+          probes.push_back({dir, "belongs to model " + *recorded + " (per .mdl)"});
+          return Error(errc::not_cached, {});
+        }
+        const std::size_t slash = recorded->find('/');
+        model_id = slash == std::string::npos ? *recorded
+                                              : recorded->substr(0, slash + 1) + unescape_name(recorded->substr(slash + 1));
+      }
+    }
+
+    std::vector<CachedFile> recorded_files;
+    if (!bytes.empty()) {
+      auto doc = detail::pickle::read(bytes);
+      if (!doc) {
+        probes.push_back({msc_path, "unreadable"});
+        return std::move(doc).error().in_file(msc_path);
+      }
+      MODELRES_TRY(files, parse_msc(doc.value(), msc_path));
+      recorded_files = std::move(files);
+    }
+
+    if (recorded_files.empty()) {
+      // No record of files: either Python's leftovers only, or files without
+      // metadata (a copy, git clone, modelscope_hub 0.1.0-0.1.6).
+      std::vector<detail::DirEntry> entries;
+      if (auto ec = detail::list_directory(dir, entries)) {
+        probes.push_back({dir, "cannot be read: " + ec.message()});
+        if (ec == std::errc::permission_denied) permission_problem = true;
+        return Error(errc::not_cached, {});
+      }
+      const bool has_content = std::any_of(entries.begin(), entries.end(),
+                                           [](const detail::DirEntry& e) { return !is_bookkeeping(e.name); });
+      if (!has_content) {
+        probes.push_back({dir, entries.empty() ? "empty" : "holds only the Python client's bookkeeping, no model files"});
+        return Error(errc::not_cached, {});
+      }
+      std::vector<detail::WalkedFile> walked;
+      if (!list_unrecorded) {
+        // walked stays empty
+      } else if (auto ec = detail::walk_files(dir, walked)) {
+        probes.push_back({dir, "cannot be read: " + ec.message()});
+        return Error(ec == std::errc::permission_denied ? errc::permission_denied : errc::io_error, {}, "cannot list " + dir)
+            .with_cause(ec);
+      }
+      std::vector<std::string> partial;
+      ResolvedModel m;
+      for (auto& f : walked) {
+        const std::string_view first = std::string_view(f.path).substr(0, f.path.find('/'));
+        if (is_bookkeeping(first)) continue;
+        if (is_partial_download(f.path)) partial.push_back(f.path);
+        m.files.push_back({std::move(f.path), {}, f.size});
+      }
+      if (!partial.empty()) {
+        probes.push_back({dir, "holds partial downloads"});
+        return Error(errc::incomplete, {}, "interrupted download, partial files: " + join_limited(partial));
+      }
+      MODELRES_TRYV(check_revision(dir, revision, read_version(dir), probes));
+      probes.push_back({dir, "found, without a record of its files"});
+      m.directory = dir;
+      m.model_id = model_id;
+      m.revision = read_version(dir);
+      m.layout = layout;
+      m.completeness = Completeness::unknown;
+      return m;
+    }
+
+    // Every file the record lists must be on disk.
+    std::vector<std::string> missing;
+    for (CachedFile& f : recorded_files) {
+      const detail::FileStatus st = detail::status(dir + "/" + f.path);
+      if (st.exists() && st.is_regular)
+        f.size = st.size;
+      else
+        missing.push_back(f.path);
+    }
+    if (!missing.empty()) {
+      probes.push_back({dir, std::to_string(missing.size()) + " of " + std::to_string(recorded_files.size()) +
+                                 " recorded files missing"});
+      return Error(errc::incomplete, {}, "missing files recorded in .msc: " + join_limited(missing));
+    }
+    const std::string version = read_version(dir);
+    MODELRES_TRYV(check_revision(dir, revision, version, probes));
+    probes.push_back({dir, "found"});
+    ResolvedModel m;
+    m.directory = dir;
+    m.model_id = model_id;
+    m.revision = version;
+    m.layout = layout;
+    m.files = std::move(recorded_files);
+    // .mv is written after the last file of a snapshot: without it the download never finished.
+    m.completeness = version.empty() ? Completeness::unknown : Completeness::verified;
+    return m;
+  }
+
+  static result<std::vector<CachedFile>> parse_msc(const detail::pickle::Document& doc, const std::string& path) {
+    using detail::pickle::kind;
+    const auto& root = doc.root_node();
+    if (root.type != kind::list) return Error(errc::corrupt_metadata, {}, path + ": expected a list of file records");
+    std::vector<CachedFile> files;
+    files.reserve(root.items.size());
+    for (std::uint32_t item : root.items) {
+      const auto& entry = doc.at(item);
+      const std::string* p = entry.type == kind::dict ? doc.find_string(entry, "Path") : nullptr;
+      const std::string* rev = entry.type == kind::dict ? doc.find_string(entry, "Revision") : nullptr;
+      if (!p) return Error(errc::corrupt_metadata, {}, path + ": a record has no string 'Path'");
+      if (!detail::is_safe_relative_path(*p))
+        return Error(errc::corrupt_metadata, {},
+                     path + ": recorded path '" + detail::printable(*p) + "' would leave the model directory");
+      files.push_back({*p, rev ? *rev : std::string(), 0});
+    }
+    return files;
+  }
+
+  // The revision in .mv: "Revision:master,CreatedAt:1713419382" for models,
+  // the bare revision for datasets. Empty if there is no .mv.
+  static std::string read_version(const std::string& dir) {
+    std::string text;
+    if (detail::read_file(dir + "/.mv", text, 4096)) return {};
+    // Python reads it back with str.strip().
+    const auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
+    while (!text.empty() && is_space(text.back())) text.pop_back();
+    std::size_t lead = 0;
+    while (lead < text.size() && is_space(text[lead])) ++lead;
+    text.erase(0, lead);
+    const std::string_view key = "Revision:";
+    if (text.compare(0, key.size(), key) == 0) {
+      const std::size_t comma = text.find(",CreatedAt:");
+      return text.substr(key.size(), comma == std::string::npos ? std::string::npos : comma - key.size());
+    }
+    return text;
+  }
+
+  static result<void> check_revision(const std::string& dir, std::string_view wanted, const std::string& recorded,
+                                     std::vector<Probe>& probes) {
+    if (wanted.empty() || wanted == recorded) return success();
+    if (recorded.empty()) {
+      probes.push_back({dir, "records no revision"});
+      return Error(errc::revision_mismatch, {},
+                   "the cache at " + dir + " records no revision, so it cannot be shown to hold " + std::string(wanted));
+    }
+    probes.push_back({dir, "holds revision " + recorded});
+    return Error(errc::revision_mismatch, {}, "the cache at " + dir + " holds revision " + recorded);
+  }
+
+  static std::string join_limited(const std::vector<std::string>& items, std::size_t limit = 20) {
+    std::string out;
+    for (std::size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + detail::printable(items[i]);
+    if (items.size() > limit) out += " and " + std::to_string(items.size() - limit) + " more";
+    return out;
+  }
+
+  std::filesystem::path explicit_root_;
+};
+
+}  // namespace modelres

@@ -1,0 +1,205 @@
+// Read-only filesystem helpers on POSIX calls: error codes, no exceptions, no
+// writes. Kept to the few calls a cache lookup needs, so that a lookup costs
+// little more than its syscalls (see benchmarks/local_only_hit.cpp).
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace modelres::detail {
+
+inline std::error_code last_error() { return {errno, std::generic_category()}; }
+
+struct FileStatus {
+  std::error_code error;  // set when the path could not be stat'ed
+  bool is_directory = false;
+  bool is_regular = false;
+  std::uint64_t size = 0;
+
+  bool exists() const { return !error; }
+  bool missing() const {
+    return error == std::errc::no_such_file_or_directory || error == std::errc::not_a_directory;
+  }
+};
+
+// stat(2), following symlinks: a dotted-name symlink resolves to its target.
+inline FileStatus status(const std::string& path) {
+  FileStatus s;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    s.error = last_error();
+    return s;
+  }
+  s.is_directory = S_ISDIR(st.st_mode);
+  s.is_regular = S_ISREG(st.st_mode);
+  s.size = static_cast<std::uint64_t>(st.st_size);
+  return s;
+}
+
+inline bool is_symlink(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// Reads a whole file of at most `max_bytes`; a larger file is EFBIG.
+inline std::error_code read_file(const std::string& path, std::string& out, std::size_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return last_error();
+  std::error_code ec;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ec = last_error();
+  } else if (S_ISDIR(st.st_mode)) {
+    ec = std::make_error_code(std::errc::is_a_directory);
+  } else if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    ec = std::make_error_code(std::errc::file_too_large);
+  } else {
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < out.size()) {
+      const ssize_t n = ::read(fd, &out[got], out.size() - got);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        ec = last_error();
+        break;
+      }
+      if (n == 0) break;  // the file shrank while we read it
+      got += static_cast<std::size_t>(n);
+    }
+    out.resize(got);
+  }
+  ::close(fd);
+  return ec;
+}
+
+struct DirEntry {
+  std::string name;
+  bool is_directory = false;
+  bool is_symlink = false;
+};
+
+// The entries of one directory, without "." and "..".
+inline std::error_code list_directory(const std::string& path, std::vector<DirEntry>& out) {
+  out.clear();
+  DIR* dir = ::opendir(path.c_str());
+  if (!dir) return last_error();
+  errno = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string_view name = e->d_name;
+    if (name == "." || name == "..") continue;
+    DirEntry entry;
+    entry.name = std::string(name);
+    if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+      struct stat st;
+      const std::string full = path + "/" + entry.name;
+      entry.is_symlink = ::lstat(full.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+      entry.is_directory = ::stat(full.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+    } else {
+      entry.is_directory = e->d_type == DT_DIR;
+    }
+    out.push_back(std::move(entry));
+  }
+  const std::error_code ec = errno ? last_error() : std::error_code();
+  ::closedir(dir);
+  return ec;
+}
+
+struct WalkedFile {
+  std::string path;  // relative, '/'-separated
+  std::uint64_t size = 0;
+};
+
+// Every regular file below `root` (symlinked files included, symlinked
+// directories not entered), with paths relative to it.
+inline std::error_code walk_files(const std::string& root, std::vector<WalkedFile>& out, const std::string& prefix = {}) {
+  std::vector<DirEntry> entries;
+  if (auto ec = list_directory(prefix.empty() ? root : root + "/" + prefix, entries)) {
+    // A subdirectory removed while we walk is not an error of the walk.
+    if (!prefix.empty() && ec == std::errc::no_such_file_or_directory) return {};
+    return ec;
+  }
+  for (const DirEntry& e : entries) {
+    const std::string rel = prefix.empty() ? e.name : prefix + "/" + e.name;
+    if (e.is_directory) {
+      if (e.is_symlink) continue;
+      if (auto ec = walk_files(root, out, rel)) return ec;
+    } else {
+      const FileStatus s = status(root + "/" + rel);
+      if (s.exists() && s.is_regular) out.push_back({rel, s.size});
+    }
+  }
+  return {};
+}
+
+inline std::string environment(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+// $HOME, else the password database; empty if neither knows.
+inline std::string home_directory() {
+  std::string home = environment("HOME");
+  if (!home.empty()) return home;
+  std::vector<char> buf(16384);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(::getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_dir)
+    return found->pw_dir;
+  return {};
+}
+
+// "~" and "~/x" through home_directory(), "~user/x" through the password
+// database. Returns false if the user or home is unknown.
+inline bool expand_tilde(std::string_view text, std::string& out) {
+  if (text.empty() || text.front() != '~') {
+    out = std::string(text);
+    return true;
+  }
+  const std::size_t slash = text.find('/');
+  const std::string_view user = text.substr(1, slash == std::string_view::npos ? std::string_view::npos : slash - 1);
+  const std::string_view rest = slash == std::string_view::npos ? std::string_view() : text.substr(slash);
+  std::string home;
+  if (user.empty()) {
+    home = home_directory();
+  } else {
+    std::vector<char> buf(16384);
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    const std::string name(user);
+    if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found && found->pw_dir)
+      home = found->pw_dir;
+  }
+  if (home.empty()) return false;
+  out = home + std::string(rest);
+  return true;
+}
+
+// A path from metadata is safe to join below a model directory: relative,
+// no "." or ".." component, no empty component, no NUL or backslash.
+inline bool is_safe_relative_path(std::string_view p) {
+  if (p.empty() || p.front() == '/' || p.size() > 4096) return false;
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    std::size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    const std::string_view part = p.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    for (char c : part)
+      if (c == '\0' || c == '\\') return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace modelres::detail

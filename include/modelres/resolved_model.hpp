@@ -1,0 +1,48 @@
+// ResolvedModel: what a successful resolve returns. The directory, and exactly
+// what is known about it: which model and revision, which cache layout it was
+// found in, the files its metadata records, and how far completeness is proven.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace modelres {
+
+enum class Completeness {
+  // Every file the metadata records is on disk, and the metadata marks the
+  // download as finished.
+  verified,
+  // Nothing proves the directory holds the whole model: the layout keeps no
+  // metadata (ModelScope >= 1.38, a copied directory), or the Python client's
+  // record exists but it never marked the download finished.
+  unknown,
+};
+
+inline const char* to_string(Completeness c) noexcept {
+  return c == Completeness::verified ? "verified" : "unknown";
+}
+
+struct CachedFile {
+  std::string path;          // relative to the model directory, '/'-separated
+  std::string revision;      // the commit that last changed the file, if recorded
+  std::uint64_t size = 0;    // bytes on disk
+};
+
+struct ResolvedModel {
+  std::filesystem::path directory;
+  std::string model_id;      // "owner/name"; empty when resolved from a path
+  std::string revision;      // branch or tag as recorded by the cache; empty if unknown
+  std::string layout;        // which on-disk layout it was found in, e.g. "modelscope 1.23-1.37"
+  std::vector<CachedFile> files;
+  Completeness completeness = Completeness::unknown;
+
+  std::uint64_t total_size() const {
+    std::uint64_t sum = 0;
+    for (const CachedFile& f : files) sum += f.size;
+    return sum;
+  }
+};
+
+}  // namespace modelres

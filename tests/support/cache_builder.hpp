@@ -1,0 +1,213 @@
+// Test support: real temporary directories laid out as the Python modelscope
+// client lays them out, from the pickle bytes in tests/fixtures/pickles/
+// (written by Python's own pickle, see tests/fixtures/make_pickles.py).
+#pragma once
+
+#include <modelres/detail/fs.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#ifndef MODELRES_FIXTURES_DIR
+#error "MODELRES_FIXTURES_DIR must name tests/fixtures"
+#endif
+
+namespace testing {
+
+namespace fs = std::filesystem;
+
+inline std::string fixture(const std::string& name) {
+  std::string out;
+  const std::string path = std::string(MODELRES_FIXTURES_DIR) + "/pickles/" + name;
+  if (modelres::detail::read_file(path, out, 1u << 26)) {
+    std::fprintf(stderr, "missing fixture %s\n", path.c_str());
+    std::abort();
+  }
+  return out;
+}
+
+inline void write_file(const fs::path& path, const std::string& bytes) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+inline std::string read_text(const fs::path& path) {
+  std::string out;
+  modelres::detail::read_file(path.native(), out, 1u << 26);
+  return out;
+}
+
+// A fresh directory below $TMPDIR, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "modelres-test-XXXXXX").native();
+    if (!::mkdtemp(tmpl.data())) std::abort();
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    // Undo permission tests' chmods so everything can be removed.
+    for (auto it = fs::recursive_directory_iterator(path_, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+      fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+  std::string str() const { return path_.native(); }
+
+ private:
+  fs::path path_;
+};
+
+// The fixture model as the hub lists it; matches UNET_FILES in make_pickles.py.
+struct FixtureModel {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> files;  // path, content
+};
+
+inline FixtureModel unet() {
+  return {"iic/cv_unet_skin_retouching_torch",
+          {{"configuration.json", "{\"framework\": \"pytorch\", \"task\": \"skin-retouching\"}"},
+           {"README.md", "# cv_unet_skin_retouching_torch\n"},
+           {"pytorch_model.pt", std::string(4096, '\x7f')},
+           {"assets/weights/joint.pth", std::string(1024, '\x01')}}};
+}
+
+// A classic (<= 1.37) model directory: the files, then .msc, .mdl and .mv as
+// the client writes them (.mv last, after the snapshot finished).
+struct ClassicOptions {
+  int protocol = 4;
+  bool write_mv = true;
+  std::string mv = "Revision:master,CreatedAt:1713419382";
+  bool write_mdl = true;
+  std::vector<std::string> skip_files;  // files recorded in .msc but not on disk
+};
+
+inline fs::path lay_out_classic(const fs::path& model_dir, const ClassicOptions& o = {}) {
+  const FixtureModel m = unet();
+  for (const auto& [path, content] : m.files) {
+    bool skip = false;
+    for (const auto& s : o.skip_files) skip = skip || s == path;
+    if (!skip) write_file(model_dir / path, content);
+  }
+  const std::string p = std::to_string(o.protocol);
+  write_file(model_dir / ".msc", fixture("unet_msc_p" + p + ".pkl"));
+  if (o.write_mdl) write_file(model_dir / ".mdl", fixture("unet_mdl_p" + p + ".pkl"));
+  if (o.write_mv) write_file(model_dir / ".mv", o.mv);
+  return model_dir;
+}
+
+// A modelscope >= 1.38 snapshot: files only, no metadata.
+inline fs::path lay_out_snapshot(const fs::path& root, const std::string& owner_name_joined, const std::string& rev) {
+  const fs::path dir = root / "models" / owner_name_joined / "snapshots" / rev;
+  for (const auto& [path, content] : unet().files) write_file(dir / path, content);
+  return dir;
+}
+
+// Every path below `root` with its size and mtime, to prove a lookup wrote nothing.
+inline std::map<std::string, std::pair<std::uintmax_t, long long>> tree_state(const fs::path& root) {
+  std::map<std::string, std::pair<std::uintmax_t, long long>> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    out[it->path().native()] = {static_cast<std::uintmax_t>(st.st_size),
+                                static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec};
+  }
+  return out;
+}
+
+// Runs `fn` in a child process as an unprivileged user (when we are root, whom
+// permission bits do not stop) and returns its exit status.
+template <class Fn>
+int run_unprivileged(Fn fn) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::geteuid() == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
+    }
+    ::_exit(fn());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// Runs a command, capturing stdout and stderr; returns the exit status.
+struct CommandResult {
+  int status = -1;
+  std::string out;
+  std::string err;
+};
+
+inline CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
+  TempDir capture;
+  const std::string out_path = (capture.path() / "out").native();
+  const std::string err_path = (capture.path() / "err").native();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    for (const auto& [k, v] : env) {
+      if (v.empty())
+        ::unsetenv(k.c_str());
+      else
+        ::setenv(k.c_str(), v.c_str(), 1);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CommandResult r;
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  r.out = read_text(out_path);
+  r.err = read_text(err_path);
+  return r;
+}
+
+// Sets an environment variable for one scope (empty value: unset).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    if (value.empty())
+      ::unsetenv(name);
+    else
+      ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      ::setenv(name_, old_.c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
+
+}  // namespace testing

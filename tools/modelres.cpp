@@ -1,0 +1,187 @@
+// modelres: the command-line face of the library, a thin layer over the headers.
+//
+//   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--json]
+//   modelres ls [--cache-dir DIR] [--json]
+//
+// `resolve` prints the directory on stdout and nothing else; errors go to
+// stderr in plain words with every path looked at. Exit codes (docs/cli.md):
+//   0 resolved   2 usage   3 invalid reference   4 not found   5 incomplete
+//   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
+#include <modelres/modelres.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+namespace {
+
+using modelres::errc;
+using nlohmann::json;
+
+enum exit_code : int {
+  ok = 0,
+  usage = 2,
+  invalid_reference = 3,
+  not_found = 4,
+  incomplete = 5,
+  revision_mismatch = 6,
+  bad_metadata = 7,
+  system_error = 8,
+};
+
+int exit_code_for(const modelres::Error& e) {
+  if (e.code.category() != modelres::error_category()) return system_error;
+  switch (static_cast<errc>(e.code.value())) {
+    case errc::invalid_model_id:
+    case errc::invalid_revision:
+    case errc::unsupported_reference: return invalid_reference;
+    case errc::path_not_found:
+    case errc::not_a_directory:
+    case errc::not_cached: return not_found;
+    case errc::incomplete: return incomplete;
+    case errc::revision_mismatch: return revision_mismatch;
+    case errc::corrupt_metadata:
+    case errc::unsafe_metadata: return bad_metadata;
+    case errc::permission_denied:
+    case errc::io_error: return system_error;
+  }
+  return system_error;
+}
+
+json to_json(const modelres::ResolvedModel& m) {
+  json files = json::array();
+  for (const auto& f : m.files) files.push_back({{"path", f.path}, {"revision", f.revision}, {"size", f.size}});
+  return {{"directory", m.directory.native()}, {"model", m.model_id},      {"revision", m.revision},
+          {"layout", m.layout},                {"files", std::move(files)}, {"size", m.total_size()},
+          {"completeness", to_string(m.completeness)}};
+}
+
+json to_json(const modelres::Error& e) {
+  json looked = json::array();
+  for (const auto& p : e.looked_at) looked.push_back({{"path", p.path}, {"verdict", p.verdict}});
+  json out = {{"code", e.code.category() == modelres::error_category() ? to_string(static_cast<errc>(e.code.value()))
+                                                                        : e.code.category().name()},
+              {"value", e.code.value()},
+              {"message", e.code.message()},
+              {"reference", e.reference},
+              {"revision", e.revision},
+              {"detail", e.detail},
+              {"looked_at", std::move(looked)}};
+  if (e.cause) out["cause"] = e.cause.message();
+  return out;
+}
+
+// json::dump replaces invalid UTF-8 (paths are bytes) instead of throwing.
+std::string dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
+
+std::string human_size(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+int resolve_command(const std::string& reference, const std::string& revision, const std::string& cache_dir, bool as_json) {
+  modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache> resolver{
+      modelres::ModelScopeCache(cache_dir)};
+  modelres::ResolveOptions options;
+  options.revision = revision;
+  auto model = resolver.resolve(reference, options);
+  if (!model) {
+    if (as_json)
+      std::cout << dump({{"ok", false}, {"error", to_json(model.error())}}) << "\n";
+    std::cerr << "modelres: " << model.error().message() << "\n";
+    return exit_code_for(model.error());
+  }
+  if (as_json) {
+    json j = to_json(model.value());
+    j["ok"] = true;
+    std::cout << dump(j) << "\n";
+  } else {
+    std::cout << model.value().directory.native() << "\n";
+  }
+  return ok;
+}
+
+int ls_command(const std::string& cache_dir, bool as_json) {
+  modelres::ModelScopeCache cache(cache_dir);
+  auto entries = cache.list();
+  if (!entries) {
+    std::cerr << "modelres: " << entries.error().message() << "\n";
+    return exit_code_for(entries.error());
+  }
+  if (as_json) {
+    json out = json::array();
+    for (const auto& e : entries.value()) {
+      json j = {{"model", e.model_id}, {"directory", e.directory.native()}, {"layout", e.layout}};
+      if (e.model) {
+        j["state"] = to_json(*e.model);
+        j["served"] = true;
+      } else {
+        j["error"] = to_json(*e.problem);
+        j["served"] = false;
+      }
+      out.push_back(std::move(j));
+    }
+    std::cout << dump(out) << "\n";
+    return ok;
+  }
+  std::printf("%-48s %-12s %6s %10s  %-12s %s\n", "MODEL", "REVISION", "FILES", "SIZE", "COMPLETE", "DIRECTORY");
+  for (const auto& e : entries.value()) {
+    if (e.model) {
+      const auto& m = *e.model;
+      std::printf("%-48s %-12s %6zu %10s  %-12s %s\n", e.model_id.c_str(), m.revision.empty() ? "-" : m.revision.c_str(),
+                  m.files.size(), human_size(m.total_size()).c_str(), to_string(m.completeness),
+                  e.directory.c_str());
+    } else {
+      std::printf("%-48s %-12s %6s %10s  %-12s %s\n", e.model_id.c_str(), "-", "-", "-",
+                  to_string(static_cast<errc>(e.problem->code.value())), e.directory.c_str());
+    }
+  }
+  if (entries.value().empty()) std::fprintf(stderr, "modelres: no models under %s\n", cache.root().value().c_str());
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"modelres: resolve a model reference to a verified local directory"};
+  app.set_version_flag("--version", std::string("modelres ") + MODELRES_VERSION_STRING);
+  app.require_subcommand(1);
+
+  std::string reference, revision, cache_dir;
+  bool local_only = false, as_json = false;
+
+  CLI::App* resolve = app.add_subcommand("resolve", "Print the local directory of a model id or path");
+  resolve->add_option("MODEL", reference, "owner/name, or a path (/abs, ./rel, ~/dir)")->required();
+  resolve->add_option("--revision", revision, "branch or tag the cached model must hold");
+  resolve->add_option("--cache-dir", cache_dir, "ModelScope cache root (default: $MODELSCOPE_CACHE, else ~/.cache/modelscope)");
+  resolve->add_flag("--local-only", local_only, "use the cache only, never the network");
+  resolve->add_flag("--json", as_json, "print a JSON object on stdout, errors included");
+
+  CLI::App* ls = app.add_subcommand("ls", "List the models in the cache, in every layout");
+  ls->add_option("--cache-dir", cache_dir, "ModelScope cache root");
+  ls->add_flag("--json", as_json, "print a JSON array");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? ok : usage;
+  }
+
+  if (resolve->parsed()) {
+    if (!local_only) {
+      std::cerr << "modelres: online resolution is not in this build yet; pass --local-only to use the cache\n";
+      return usage;
+    }
+    return resolve_command(reference, revision, cache_dir, as_json);
+  }
+  return ls_command(cache_dir, as_json);
+}
