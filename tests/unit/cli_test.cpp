@@ -1,1 +1,141 @@
-// placeholder
+// The modelres program, run as a child process: stdout, stderr and exit codes.
+#include <modelres/version.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "../support/cache_builder.hpp"
+#include "../support/catch.hpp"
+
+using testing::ClassicOptions;
+using testing::run_command;
+using testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string cli = MODELRES_CLI;
+const std::string unet = "iic/cv_unet_skin_retouching_torch";
+
+testing::CommandResult resolve(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) {
+  std::vector<std::string> argv{cli, "resolve"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, env);
+}
+
+}  // namespace
+
+TEST_CASE("cli: a hit prints the directory and nothing else", "[cli]") {
+  TempDir root;
+  const fs::path dir = testing::lay_out_classic(root.path() / "models" / unet);
+  auto r = resolve({unet, "--local-only", "--cache-dir", root.str()});
+  CHECK(r.status == 0);
+  CHECK(r.out == dir.native() + "\n");
+  CHECK(r.err.empty());
+
+  auto from_env = resolve({unet, "--local-only"}, {{"MODELSCOPE_CACHE", root.str()}});
+  CHECK(from_env.status == 0);
+  CHECK(from_env.out == dir.native() + "\n");
+
+  auto by_path = resolve({dir.native(), "--local-only"});
+  CHECK(by_path.status == 0);
+  CHECK(by_path.out == dir.native() + "\n");
+}
+
+TEST_CASE("cli: each error class has its exit code, errors on stderr with the paths", "[cli]") {
+  TempDir root;
+  const fs::path dir = testing::lay_out_classic(root.path() / "models" / unet);
+
+  auto miss = resolve({"iic/absent", "--local-only", "--cache-dir", root.str()});
+  CHECK(miss.status == 4);
+  CHECK(miss.out.empty());
+  CHECK(miss.err.find("model not cached: iic/absent") != std::string::npos);
+  CHECK(miss.err.find("looked at " + root.str() + "/models/iic/absent: does not exist") != std::string::npos);
+
+  CHECK(resolve({"../../etc/passwd", "--local-only", "--cache-dir", root.str()}).status == 4);  // a path that is not there
+  CHECK(resolve({"iic/bad name", "--local-only", "--cache-dir", root.str()}).status == 3);
+  CHECK(resolve({unet, "--local-only", "--revision", "../x", "--cache-dir", root.str()}).status == 3);
+  CHECK(resolve({unet, "--local-only", "--revision", "v9", "--cache-dir", root.str()}).status == 6);
+  CHECK(resolve({(dir / "README.md").native(), "--local-only"}).status == 4);
+
+  testing::write_file(dir / ".msc", testing::fixture("exploit_reduce_p4.pkl"));
+  auto unsafe = resolve({unet, "--local-only", "--cache-dir", root.str()});
+  CHECK(unsafe.status == 7);
+  CHECK(unsafe.err.find("would import or call code") != std::string::npos);
+
+  testing::write_file(dir / ".msc", testing::fixture("unet_msc_p4.pkl"));
+  fs::remove(dir / "README.md");
+  auto incomplete = resolve({unet, "--local-only", "--cache-dir", root.str()});
+  CHECK(incomplete.status == 5);
+  CHECK(incomplete.err.find("missing files recorded in .msc: README.md") != std::string::npos);
+}
+
+TEST_CASE("cli: usage errors and the not-yet-online mode exit 2", "[cli]") {
+  CHECK(run_command({cli}).status == 2);
+  CHECK(run_command({cli, "resolve"}).status == 2);
+  CHECK(run_command({cli, "frobnicate"}).status == 2);
+  auto online = resolve({unet});
+  CHECK(online.status == 2);
+  CHECK(online.err.find("--local-only") != std::string::npos);
+  auto version = run_command({cli, "--version"});
+  CHECK(version.status == 0);
+  CHECK(version.out.find(MODELRES_VERSION_STRING) != std::string::npos);
+}
+
+TEST_CASE("cli: --json for scripts, on success and on error", "[cli]") {
+  TempDir root;
+  const fs::path dir = testing::lay_out_classic(root.path() / "models" / unet);
+  auto ok = resolve({unet, "--local-only", "--json", "--cache-dir", root.str()});
+  REQUIRE(ok.status == 0);
+  const auto j = nlohmann::json::parse(ok.out);
+  CHECK(j["ok"] == true);
+  CHECK(j["directory"] == dir.native());
+  CHECK(j["model"] == unet);
+  CHECK(j["revision"] == "master");
+  CHECK(j["completeness"] == "verified");
+  CHECK(j["files"].size() == 4);
+
+  auto miss = resolve({"iic/absent", "--local-only", "--json", "--cache-dir", root.str()});
+  CHECK(miss.status == 4);
+  const auto e = nlohmann::json::parse(miss.out);
+  CHECK(e["ok"] == false);
+  CHECK(e["error"]["code"] == "not_cached");
+  CHECK(e["error"]["value"] == 7);
+  CHECK(e["error"]["reference"] == "iic/absent");
+  CHECK(e["error"]["looked_at"].size() == 5);
+  CHECK(e["error"]["looked_at"][1]["path"] == root.str() + "/models/iic/absent");
+}
+
+TEST_CASE("cli: ls lists every layout with its state", "[cli]") {
+  TempDir root;
+  testing::lay_out_classic(root.path() / "models" / unet);
+  testing::lay_out_snapshot(root.path(), "Qwen--Qwen2.5-0.5B-Instruct", "master");
+  ClassicOptions broken;
+  broken.skip_files = {"README.md"};
+  testing::lay_out_classic(root.path() / "hub/damo/broken", broken);
+
+  auto table = run_command({cli, "ls", "--cache-dir", root.str()});
+  CHECK(table.status == 0);
+  CHECK(table.out.find("iic/cv_unet_skin_retouching_torch") != std::string::npos);
+  CHECK(table.out.find("verified") != std::string::npos);
+  CHECK(table.out.find("Qwen/Qwen2.5-0.5B-Instruct") != std::string::npos);
+  CHECK(table.out.find("incomplete") != std::string::npos);
+
+  auto listed = run_command({cli, "ls", "--json", "--cache-dir", root.str()});
+  REQUIRE(listed.status == 0);
+  const auto j = nlohmann::json::parse(listed.out);
+  REQUIRE(j.size() == 3);
+  CHECK(j[0]["model"] == "Qwen/Qwen2.5-0.5B-Instruct");
+  CHECK(j[0]["state"]["completeness"] == "unknown");
+  CHECK(j[1]["model"] == "damo/broken");
+  CHECK(j[1]["served"] == false);
+  CHECK(j[1]["error"]["code"] == "incomplete");
+  CHECK(j[2]["state"]["files"].size() == 4);
+}
+
+TEST_CASE("demo: every outcome as expected", "[cli][demo]") {
+  auto demo = run_command({MODELRES_DEMO});
+  CHECK(demo.status == 0);
+  CHECK(demo.out.find("demo: every outcome as expected") != std::string::npos);
+  CHECK(demo.out.find("error not_cached (7)") != std::string::npos);
+}

@@ -264,25 +264,32 @@ class ModelScopeCache {
                                               std::vector<Probe>& probes, bool& permission_problem) {
     std::string rev(revision.empty() ? default_revision : revision);
     std::string dir = snapshots + "/" + rev;
-    detail::FileStatus st = detail::status(dir);
-    if (!st.exists() && revision.empty() && st.missing()) {
-      // Not pinned and no master: a single other snapshot is unambiguous.
+    detail::FileStatus st;
+    if (revision.empty()) {
+      // Not pinned: master, else a single other snapshot. Looking at
+      // snapshots/ first costs a classic-layout hit one syscall, not two.
       std::vector<detail::DirEntry> revs;
-      if (!detail::list_directory(snapshots, revs)) {
+      const std::error_code listed = detail::list_directory(snapshots, revs);
+      if (listed) {
+        st.error = listed;
+      } else {
         std::vector<std::string> names;
         for (const auto& e : revs)
           if (e.is_directory) names.push_back(e.name);
-        if (names.size() == 1) {
+        const bool has_master = std::find(names.begin(), names.end(), rev) != names.end();
+        if (!has_master && names.size() == 1) {
           rev = names.front();
           dir = snapshots + "/" + rev;
-          st = detail::status(dir);
-        } else if (names.size() > 1) {
+        } else if (!has_master && names.size() > 1) {
           std::string all;
           for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
           probes.push_back({dir, "does not exist; snapshots of revisions " + all + " do: pass a revision"});
           return Error(errc::not_cached, {});
         }
+        st = detail::status(dir);
       }
+    } else {
+      st = detail::status(dir);
     }
     if (!st.exists()) {
       if (st.error == std::errc::permission_denied) permission_problem = true;
@@ -425,11 +432,12 @@ class ModelScopeCache {
         probes.push_back({dir, "holds partial downloads"});
         return Error(errc::incomplete, {}, "interrupted download, partial files: " + join_limited(partial));
       }
-      MODELRES_TRYV(check_revision(dir, revision, read_version(dir), probes));
+      std::string version = read_version(dir);
+      MODELRES_TRYV(check_revision(dir, revision, version, probes));
       probes.push_back({dir, "found, without a record of its files"});
       m.directory = dir;
       m.model_id = model_id;
-      m.revision = read_version(dir);
+      m.revision = std::move(version);
       m.layout = layout;
       m.completeness = Completeness::unknown;
       return m;

@@ -9,7 +9,7 @@
 //
 // The Writer produces the same bytes as Python's pickle at protocol 2 for the
 // same data (a list of string dicts, or one string dict), so the Python client
-// reads what we write.
+// reads what we write. Fuzzed by tests/fuzz/pickle_fuzzer.cpp.
 #pragma once
 
 #include <algorithm>

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine and runs the demo or the tests.
+#
+#   tools/dev.sh demo    install what is missing, build, run the demo
+#   tools/dev.sh test    install what is missing, build and test every CI variant:
+#                        g++ and clang, C++17 and C++20, -fno-exceptions, ASan+UBSan,
+#                        and a short fuzzing run of the pickle reader
+#   tools/dev.sh deps    only install what is missing
+#
+# Build trees go to build/<variant>. Packages come from Debian's archive only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ clang libclang-rt-dev cmake ninja-build binutils
+          libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev)
+
+deps() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build NAME CXX STD [cmake args...]: configure and build one variant.
+build() {
+  local name=$1 cxx=$2 std=$3
+  shift 3
+  cmake -S . -B "build/$name" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_STANDARD="$std" \
+        -DCMAKE_BUILD_TYPE=Debug "$@" > "build/$name.configure.log" 2>&1 \
+    || { cat "build/$name.configure.log"; return 1; }
+  cmake --build "build/$name"
+}
+
+# variant NAME CXX STD [cmake args...]: build one variant and run its tests.
+variant() {
+  local name=$1
+  echo "=== $name"
+  build "$@"
+  (cd "build/$name" && ctest --output-on-failure -j2)
+}
+
+fuzz() {
+  echo "=== fuzz: pickle reader, 30 seconds"
+  mkdir -p build/fuzz
+  clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude \
+    tests/fuzz/pickle_fuzzer.cpp -o build/fuzz/pickle_fuzzer
+  mkdir -p build/fuzz/corpus
+  cp tests/fixtures/pickles/*.pkl build/fuzz/corpus/
+  build/fuzz/pickle_fuzzer -max_total_time=30 -max_len=4096 -print_final_stats=1 build/fuzz/corpus 2>&1 | tail -12
+}
+
+mkdir -p build
+case "${1:-}" in
+  deps)
+    deps
+    ;;
+  demo)
+    deps
+    build demo c++ 17 -DMODELRES_BUILD_TESTS=OFF -DMODELRES_BUILD_BENCHMARKS=OFF > build/demo.build.log 2>&1 \
+      || { cat build/demo.build.log; exit 1; }
+    build/demo/tools/modelres-demo
+    ;;
+  test)
+    deps
+    sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+    variant gcc-cxx17 g++ 17
+    variant clang-cxx20 clang++ 20
+    variant gcc-cxx20 g++ 20 -DMODELRES_BUILD_BENCHMARKS=OFF -DMODELRES_INSTALL=OFF
+    variant clang-cxx17 clang++ 17 -DMODELRES_BUILD_BENCHMARKS=OFF -DMODELRES_INSTALL=OFF
+    variant gcc-noexceptions g++ 17 -DMODELRES_NO_EXCEPTIONS=ON -DMODELRES_BUILD_BENCHMARKS=OFF -DMODELRES_INSTALL=OFF
+    variant clang-asan-ubsan clang++ 17 -DMODELRES_BUILD_BENCHMARKS=OFF -DMODELRES_INSTALL=OFF \
+      "-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_EXE_LINKER_FLAGS=$sanitize"
+    echo "=== benchmarks: smoke run"
+    build/gcc-cxx17/benchmarks/modelres_benchmarks --benchmark_filter='/models:1$' --benchmark_min_time=0.05
+    fuzz
+    echo "=== all variants passed"
+    ;;
+  *)
+    echo "usage: tools/dev.sh demo|test|deps" >&2
+    exit 2
+    ;;
+esac
