@@ -37,12 +37,23 @@ build() {
   cmake --build "build/$name"
 }
 
+passed=0
+failed=0
 # variant NAME CXX STD [cmake args...]: build one variant and run its tests.
 variant() {
   local name=$1
   echo "=== $name"
   build "$@"
-  (cd "build/$name" && ctest --output-on-failure -j2)
+  local log="build/$name.ctest.log" rc=0
+  (cd "build/$name" && ctest --output-on-failure -j2) 2>&1 | tee "$log" || rc=$?
+  # ctest: "100% tests passed, 0 tests failed out of 58"
+  local line total bad
+  line=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$log" | tail -n 1)
+  total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+  bad=$(sed -E 's/.*passed, ([0-9]+) tests failed.*/\1/' <<<"$line")
+  passed=$((passed + ${total:-0} - ${bad:-0}))
+  failed=$((failed + ${bad:-1}))
+  return $rc
 }
 
 fuzz() {
@@ -80,6 +91,7 @@ case "${1:-}" in
     build/gcc-cxx17/benchmarks/modelres_benchmarks --benchmark_filter='/models:1$' --benchmark_min_time=0.05
     fuzz
     echo "=== all variants passed"
+    echo "tests: $passed passed, $failed failed"
     ;;
   *)
     echo "usage: tools/dev.sh demo|test|deps" >&2

@@ -413,3 +413,51 @@ TEST_CASE("list: every layout, with state", "[modelscope]") {
   CHECK(entries[2].model->completeness == Completeness::verified);
   CHECK(entries[2].model->revision == "master");
 }
+
+TEST_CASE("inspect: a directory given by path must exist and be a directory", "[modelscope]") {
+  TempDir root;
+  ModelScopeCache cache(root.path());
+  auto missing = cache.inspect(root.path() / "absent", "");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error() == errc::path_not_found);
+  CHECK(missing.error().reference == (root.path() / "absent").native());
+  testing::write_file(root.path() / "file", "x");
+  CHECK(cache.inspect(root.path() / "file", "").error() == errc::not_a_directory);
+  auto empty = cache.inspect(root.path(), "");
+  REQUIRE(empty);
+  CHECK(empty.value().files.empty());
+  CHECK(empty.value().completeness == Completeness::unknown);
+}
+
+TEST_CASE("an owner named like a layout directory does not resolve to another layout's owner directory", "[modelscope]") {
+  TempDir root;
+  // Owner "foo", model "bar" in the 1.23-1.37 layout: ROOT/models/foo/bar.
+  testing::lay_out_classic(root.path() / "models/foo/bar");
+  // Model "models/foo" would be ROOT/models/foo in the flat layout: the same directory.
+  auto m = ModelScopeCache(root.path()).locate(ModelId{"models", "foo"}, "");
+  REQUIRE_FALSE(m);
+  CHECK(m.error() == errc::not_cached);
+  CHECK(m.error().looked_at.back().path == root.str() + "/models/foo");
+  CHECK(m.error().looked_at.back().verdict == "holds other models' directories (bar), not a model");
+}
+
+TEST_CASE("records sharing one string object through the pickle memo keep it in each", "[modelscope]") {
+  // Two records whose Revision is the same Python object: the second is a BINGET.
+  // Written by hand the way pickle writes shared objects (protocol 2).
+  const std::string rev = "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9";
+  // pickle.dumps([{'Path': 'configuration.json', 'Revision': rev}, {'Path': 'README.md', 'Revision': rev}], protocol=2)
+  static const char bytes[] =
+      "\x80\x02]q\x00(}q\x01(X\x04\x00\x00\x00Pathq\x02X\x12\x00\x00\x00" "configuration.jsonq\x03"
+      "X\x08\x00\x00\x00Revisionq\x04X(\x00\x00\x00" "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9q\x05u}q\x06(h\x02"
+      "X\t\x00\x00\x00README.mdq\x07h\x04h\x05ue.";
+  const std::string msc(bytes, sizeof bytes - 1);
+  TempDir root;
+  const fs::path dir = testing::lay_out_classic(root.path() / "models/iic/cv_unet_skin_retouching_torch");
+  testing::write_file(dir / ".msc", msc);
+  auto m = ModelScopeCache(root.path()).locate(unet_id, "");
+  REQUIRE(m);
+  REQUIRE(m.value().files.size() == 2);
+  CHECK(m.value().files[0].revision == rev);
+  CHECK(m.value().files[1].path == "README.md");
+  CHECK(m.value().files[1].revision == rev);
+}

@@ -238,3 +238,15 @@ TEST_CASE("errors: category, names and messages", "[errors]") {
   e.looked_at.push_back({"/c/a/b", "1 of 2 recorded files missing"});
   CHECK(e.message() == "cached model is incomplete: a/b\n  missing x\n  looked at /c/a/b: 1 of 2 recorded files missing");
 }
+
+TEST_CASE("PathPolicy: any other system error is io_error with its cause", "[policies][path]") {
+  TempDir tmp;
+  // A symlink loop: stat fails with ELOOP, neither missing nor a permission problem.
+  fs::create_symlink(tmp.path() / "b", tmp.path() / "a");
+  fs::create_symlink(tmp.path() / "a", tmp.path() / "b");
+  auto r = Resolver<PathPolicy, ModelScopeCache>().resolve((tmp.path() / "a").native());
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::io_error);
+  CHECK(r.error().cause == std::errc::too_many_symbolic_link_levels);
+  CHECK(r.error().message().find("cause: ") != std::string::npos);
+}

@@ -7,7 +7,8 @@
 //   c.locate(id, rev)     result<ResolvedModel>   the cached model, read-only; errc::not_cached
 //                                                 with every path looked at if it is not there
 //   c.inspect(dir, rev)   result<ResolvedModel>   what the metadata in `dir` (a directory given by
-//                                                 path) says about it; never fails for lack of metadata
+//                                                 path) says about it; never fails for lack of metadata;
+//                                                 path_not_found / not_a_directory if `dir` is neither
 //
 // docs/traits.md has the full table. Resolvers static_assert these where they
 // use a cache, each with a message naming the missing piece.

@@ -97,22 +97,24 @@ class ModelScopeCache {
       }
       if (found.error().code != errc::not_cached) return finish(std::move(found).error());
     }
-    // 2-7: the classic layouts.
+    // 2-7: the classic layouts, each path built only when it is probed.
     const struct {
-      std::string dir;
+      const char* middle;  // between the root and "owner/"
+      bool dotted;         // the unescaped name
       const char* layout;
-      bool probe;
     } classic[] = {
-        {r + "/models/" + id.owner + "/" + escaped, layout_models, true},
-        {r + "/hub/models/" + id.owner + "/" + escaped, layout_models, true},
-        {r + "/hub/" + id.owner + "/" + escaped, layout_hub, true},
-        {r + "/hub/" + id.owner + "/" + id.name, layout_hub_dotted, has_dot},
-        {r + "/" + id.owner + "/" + escaped, layout_flat, true},
-        {r + "/" + id.owner + "/" + id.name, layout_flat_dotted, has_dot},
+        {"/models/", false, layout_models}, {"/hub/models/", false, layout_models},
+        {"/hub/", false, layout_hub},       {"/hub/", true, layout_hub_dotted},
+        {"/", false, layout_flat},          {"/", true, layout_flat_dotted},
     };
+    std::string dir;
     for (const auto& c : classic) {
-      if (!c.probe) continue;
-      auto found = probe_classic(c.dir, c.layout, &id, revision, probes, permission_problem);
+      if (c.dotted && !has_dot) continue;
+      const std::string& name = c.dotted ? id.name : escaped;
+      dir.clear();
+      dir.reserve(r.size() + 16 + id.owner.size() + name.size());
+      dir.append(r).append(c.middle).append(id.owner).append(1, '/').append(name);
+      auto found = probe_classic(dir, c.layout, &id, revision, probes, permission_problem);
       if (found) {
         found.value().model_id = id.str();
         return found;
@@ -125,9 +127,18 @@ class ModelScopeCache {
   }
 
   // Reads the metadata of a directory given by path (a classic cache directory
-  // or a copy of one). No metadata: served with completeness unknown.
+  // or a copy of one). No metadata: served with completeness unknown. A missing
+  // path is path_not_found, a file not_a_directory.
   // `revision`, if not empty, must be the one the metadata records.
   result<ResolvedModel> inspect(const std::filesystem::path& directory, std::string_view revision) const {
+    const detail::FileStatus st = detail::status(directory.native());
+    if (!st.exists()) {
+      const errc code = st.missing() ? errc::path_not_found
+                        : st.error == std::errc::permission_denied ? errc::permission_denied
+                                                                    : errc::io_error;
+      return Error(code, directory.native(), directory.native() + " cannot be found").with_cause(st.error);
+    }
+    if (!st.is_directory) return Error(errc::not_a_directory, directory.native(), directory.native() + " is not a directory");
     std::vector<Probe> probes;
     bool permission_problem = false;
     auto found = probe_classic(directory.native(), "directory", nullptr, revision, probes, permission_problem,
@@ -412,6 +423,17 @@ class ModelScopeCache {
         probes.push_back({dir, entries.empty() ? "empty" : "holds only the Python client's bookkeeping, no model files"});
         return Error(errc::not_cached, {});
       }
+      // For an owner named like a layout directory ("models/x", "hub/x") a flat
+      // probe can land on another layout's owner directory: its subdirectories
+      // are models with their own metadata, and it is not a model itself.
+      for (const auto& e : entries) {
+        if (!e.is_directory || is_bookkeeping(e.name)) continue;
+        const std::string sub = dir + "/" + e.name;
+        if (detail::status(sub + "/.msc").exists() || detail::status(sub + "/.mdl").exists()) {
+          probes.push_back({dir, "holds other models' directories (" + e.name + "), not a model"});
+          return Error(errc::not_cached, {});
+        }
+      }
       std::vector<detail::WalkedFile> walked;
       if (!list_unrecorded) {
         // walked stays empty
@@ -471,7 +493,7 @@ class ModelScopeCache {
     return m;
   }
 
-  static result<std::vector<CachedFile>> parse_msc(const detail::pickle::Document& doc, const std::string& path) {
+  static result<std::vector<CachedFile>> parse_msc(detail::pickle::Document& doc, const std::string& path) {
     using detail::pickle::kind;
     const auto& root = doc.root_node();
     if (root.type != kind::list) return Error(errc::corrupt_metadata, {}, path + ": expected a list of file records");
@@ -479,13 +501,14 @@ class ModelScopeCache {
     files.reserve(root.items.size());
     for (std::uint32_t item : root.items) {
       const auto& entry = doc.at(item);
-      const std::string* p = entry.type == kind::dict ? doc.find_string(entry, "Path") : nullptr;
-      const std::string* rev = entry.type == kind::dict ? doc.find_string(entry, "Revision") : nullptr;
-      if (!p) return Error(errc::corrupt_metadata, {}, path + ": a record has no string 'Path'");
-      if (!detail::is_safe_relative_path(*p))
+      CachedFile f;
+      if (entry.type != kind::dict || !doc.take_string(entry, "Path", f.path))
+        return Error(errc::corrupt_metadata, {}, path + ": a record has no string 'Path'");
+      if (!detail::is_safe_relative_path(f.path))
         return Error(errc::corrupt_metadata, {},
-                     path + ": recorded path '" + detail::printable(*p) + "' would leave the model directory");
-      files.push_back({*p, rev ? *rev : std::string(), 0});
+                     path + ": recorded path '" + detail::printable(f.path) + "' would leave the model directory");
+      doc.take_string(entry, "Revision", f.revision);
+      files.push_back(std::move(f));
     }
     return files;
   }

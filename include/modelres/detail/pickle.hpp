@@ -34,6 +34,7 @@ struct Node {
   std::int64_t integer = 0;          // boolean and integer
   std::string text;                  // string
   std::vector<std::uint32_t> items;  // list: elements; dict: key, value, key, value ...
+  bool shared = false;               // referenced again through the memo
 };
 
 struct Document {
@@ -42,6 +43,20 @@ struct Document {
 
   const Node& at(std::uint32_t i) const { return nodes[i]; }
   const Node& root_node() const { return nodes[root]; }
+
+  // Like find_string, but hands the string over: moved out unless the pickle
+  // shares the node through its memo, then copied. False if absent or not a string.
+  bool take_string(const Node& dict, std::string_view key, std::string& out) {
+    for (std::size_t i = 0; i + 1 < dict.items.size(); i += 2) {
+      const Node& k = nodes[dict.items[i]];
+      Node& v = nodes[dict.items[i + 1]];
+      if (k.type != kind::string || k.text != key) continue;
+      if (v.type != kind::string) return false;
+      out = v.shared ? v.text : std::move(v.text);
+      return true;
+    }
+    return false;
+  }
 
   // The string value of dict[key], or nullptr if absent or not a string.
   const std::string* find_string(const Node& dict, std::string_view key) const {
@@ -62,7 +77,12 @@ constexpr std::size_t max_mark_depth = 64;
 
 class Reader {
  public:
-  explicit Reader(std::string_view bytes) : in_(bytes) {}
+  explicit Reader(std::string_view bytes) : in_(bytes) {
+    // A value costs at least 2 bytes of pickle; reserving avoids regrowth on the hot path.
+    doc_.nodes.reserve(std::min(bytes.size() / 2 + 1, limits::max_nodes));
+    memo_.reserve(std::min(bytes.size() / 2 + 1, limits::max_memo));
+    stack_.reserve(16);
+  }
 
   result<Document> read() {
     if (in_.empty()) return fail(errc::corrupt_metadata, "empty file");
@@ -144,6 +164,7 @@ class Reader {
           // them keeps the result a tree.
           if (doc_.nodes[ref].type == kind::list || doc_.nodes[ref].type == kind::dict)
             return fail(errc::corrupt_metadata, "memo reference to a container", at);
+          doc_.nodes[ref].shared = true;
           stack_.push_back(ref);
           break;
         }

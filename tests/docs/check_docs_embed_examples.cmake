@@ -1,0 +1,12 @@
+# The examples in the docs are these compiled files, verbatim.
+foreach(pair "README.md=readme_example.cpp" "docs/policies.md=user_policy_example.cpp")
+  string(REPLACE "=" ";" parts "${pair}")
+  list(GET parts 0 doc)
+  list(GET parts 1 example)
+  file(READ "${SOURCE_DIR}/${doc}" doc_text)
+  file(READ "${SOURCE_DIR}/tests/docs/${example}" example_text)
+  string(FIND "${doc_text}" "${example_text}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${doc} does not contain tests/docs/${example} verbatim: update one from the other")
+  endif()
+endforeach()
