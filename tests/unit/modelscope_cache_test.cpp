@@ -461,3 +461,33 @@ TEST_CASE("records sharing one string object through the pickle memo keep it in 
   CHECK(m.value().files[1].path == "README.md");
   CHECK(m.value().files[1].revision == rev);
 }
+
+TEST_CASE("list: a model directory symlinked to another disk is listed, an alias is not listed twice", "[modelscope]") {
+  TempDir root, other_disk;
+  const fs::path real = testing::lay_out_classic(other_disk.path() / "unet");
+  fs::create_directories(root.path() / "models/iic");
+  fs::create_directory_symlink(real, root.path() / "models/iic/cv_unet_skin_retouching_torch");
+  // The dotted-name alias the client creates, beside its target.
+  const fs::path qwen = root.path() / "models/Qwen/Qwen2___5-0___5B-Instruct";
+  testing::lay_out_classic(qwen);
+  testing::write_file(qwen / ".mdl", testing::fixture("qwen_mdl_p4.pkl"));
+  fs::create_directory_symlink(qwen, root.path() / "models/Qwen/Qwen2.5-0.5B-Instruct");
+
+  auto listed = ModelScopeCache(root.path()).list();
+  REQUIRE(listed);
+  REQUIRE(listed.value().size() == 2);
+  CHECK(listed.value()[0].model_id == "Qwen/Qwen2.5-0.5B-Instruct");
+  CHECK(listed.value()[1].model_id == "iic/cv_unet_skin_retouching_torch");
+  CHECK(listed.value()[1].model);
+}
+
+TEST_CASE("a relative root is made absolute", "[modelscope]") {
+  TempDir work;
+  testing::lay_out_classic(work.path() / "cache/models/iic/cv_unet_skin_retouching_torch");
+  const fs::path old_cwd = fs::current_path();
+  fs::current_path(work.path());
+  auto m = ModelScopeCache("cache").locate(unet_id, "");
+  fs::current_path(old_cwd);
+  REQUIRE(m);
+  CHECK(m.value().directory == work.path() / "cache/models/iic/cv_unet_skin_retouching_torch");
+}

@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <set>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,6 +74,14 @@ class ModelScopeCache {
       r = home + "/.cache/modelscope";
     }
     while (r.size() > 1 && r.back() == '/') r.pop_back();
+    // Directories handed back are absolute, whatever the working directory later becomes.
+    if (!r.empty() && r.front() != '/') {
+      std::error_code ec;
+      const std::filesystem::path cwd = std::filesystem::current_path(ec);
+      if (ec) return Error(errc::io_error, {}, "cannot make the cache root " + r + " absolute").with_cause(ec);
+      r = (cwd / r).lexically_normal().native();
+      while (r.size() > 1 && r.back() == '/') r.pop_back();
+    }
     return r;
   }
 
@@ -154,12 +164,13 @@ class ModelScopeCache {
     return m;
   }
 
-  // Every model the cache holds, in every layout, with its state. Symlinked
-  // aliases (the dotted-name links) are not listed twice.
+  // Every model the cache holds, in every layout, with its state. A directory
+  // reached twice (the dotted-name links point at the ___ directory) is listed once.
   result<std::vector<CacheEntry>> list() const {
     MODELRES_TRY(root_dir, root());
     const std::string r = root_dir;
     std::vector<CacheEntry> out;
+    std::set<std::string> seen;  // real paths of symlinked model directories already listed
     std::vector<detail::DirEntry> owners, names, revisions;
 
     // modelscope >= 1.38
@@ -193,8 +204,9 @@ class ModelScopeCache {
         if (!owner.is_directory || owner.is_symlink || owner.name.front() == '.') continue;
         if (detail::list_directory(tree + "/" + owner.name, names)) continue;
         for (const auto& name : names) {
-          if (!name.is_directory || name.is_symlink) continue;
+          if (!name.is_directory) continue;
           const std::string dir = tree + "/" + owner.name + "/" + name.name;
+          if (name.is_symlink && !seen.insert(real_path(dir)).second) continue;
           if (!detail::status(dir + "/.msc").exists() && !detail::status(dir + "/.mdl").exists()) continue;
           CacheEntry e;
           e.model_id = owner.name + "/" + unescape_name(name.name);
@@ -210,6 +222,12 @@ class ModelScopeCache {
         }
       }
     }
+    // A symlink listed before its target: drop the later duplicate.
+    std::vector<CacheEntry> unique;
+    std::set<std::string> reached;
+    for (auto& e : out)
+      if (reached.insert(real_path(e.directory.native())).second) unique.push_back(std::move(e));
+    out = std::move(unique);
     std::sort(out.begin(), out.end(), [](const CacheEntry& a, const CacheEntry& b) {
       return a.model_id != b.model_id ? a.model_id < b.model_id : a.directory < b.directory;
     });
@@ -261,6 +279,14 @@ class ModelScopeCache {
       return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
     };
     return ends_with(".incomplete") || ends_with(".parallel_tmp");
+  }
+
+  static std::string real_path(const std::string& path) {
+    char* real = ::realpath(path.c_str(), nullptr);
+    if (!real) return path;
+    std::string out = real;
+    std::free(real);
+    return out;
   }
 
   static void record(CacheEntry& e, result<ResolvedModel> state) {
