@@ -11,8 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ clang libclang-rt-dev cmake ninja-build binutils
-          libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev)
+packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config
+          libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev
+          libcurl4-openssl-dev libcpp-httplib-dev)
 
 deps() {
   local missing=()

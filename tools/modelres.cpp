@@ -7,6 +7,7 @@
 // stderr in plain words with every path looked at. Exit codes (docs/cli.md):
 //   0 resolved   2 usage   3 invalid reference   4 not found   5 incomplete
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
+//   9 network   10 cancelled
 #include <modelres/modelres.hpp>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,8 @@ enum exit_code : int {
   revision_mismatch = 6,
   bad_metadata = 7,
   system_error = 8,
+  network = 9,
+  cancelled = 10,
 };
 
 int exit_code_for(const modelres::Error& e) {
@@ -47,6 +50,11 @@ int exit_code_for(const modelres::Error& e) {
     case errc::unsafe_metadata: return bad_metadata;
     case errc::permission_denied:
     case errc::io_error: return system_error;
+    case errc::hub_unreachable:
+    case errc::timed_out:
+    case errc::transfer_interrupted:
+    case errc::redirect_refused: return network;
+    case errc::cancelled: return cancelled;
   }
   return system_error;
 }

@@ -31,6 +31,12 @@ enum class errc {
   corrupt_metadata = 10,      // cache metadata (.msc, .mdl, .mv) is unreadable or malformed
   unsafe_metadata = 11,       // a pickle holds code-executing opcodes (GLOBAL, REDUCE, ...)
   io_error = 12,              // any other system error; Error::cause says which
+  // Talking to a hub.
+  hub_unreachable = 13,       // name resolution, connection or TLS handshake failed
+  timed_out = 14,             // the hub stopped answering (request or stall timeout)
+  transfer_interrupted = 15,  // the connection broke in the middle of a response
+  cancelled = 16,             // the caller asked to stop
+  redirect_refused = 17,      // a redirect to plain http from https, or too many redirects
 };
 
 class error_category_impl final : public std::error_category {
@@ -50,6 +56,11 @@ class error_category_impl final : public std::error_category {
       case errc::corrupt_metadata: return "corrupt cache metadata";
       case errc::unsafe_metadata: return "cache metadata contains executable pickle opcodes";
       case errc::io_error: return "I/O error";
+      case errc::hub_unreachable: return "hub unreachable";
+      case errc::timed_out: return "hub timed out";
+      case errc::transfer_interrupted: return "transfer interrupted";
+      case errc::cancelled: return "cancelled";
+      case errc::redirect_refused: return "redirect refused";
     }
     return "unknown modelres error";
   }
@@ -79,6 +90,11 @@ inline const char* to_string(errc e) noexcept {
     case errc::corrupt_metadata: return "corrupt_metadata";
     case errc::unsafe_metadata: return "unsafe_metadata";
     case errc::io_error: return "io_error";
+    case errc::hub_unreachable: return "hub_unreachable";
+    case errc::timed_out: return "timed_out";
+    case errc::transfer_interrupted: return "transfer_interrupted";
+    case errc::cancelled: return "cancelled";
+    case errc::redirect_refused: return "redirect_refused";
   }
   return "unknown";
 }
