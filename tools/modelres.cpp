@@ -7,7 +7,7 @@
 // stderr in plain words with every path looked at. Exit codes (docs/cli.md):
 //   0 resolved   2 usage   3 invalid reference   4 not found   5 incomplete
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
-//   9 network   10 cancelled
+//   9 network   10 cancelled   11 the hub refused or answered wrongly
 #include <modelres/modelres.hpp>
 
 #include <CLI/CLI.hpp>
@@ -33,6 +33,7 @@ enum exit_code : int {
   system_error = 8,
   network = 9,
   cancelled = 10,
+  hub_error = 11,
 };
 
 int exit_code_for(const modelres::Error& e) {
@@ -55,6 +56,13 @@ int exit_code_for(const modelres::Error& e) {
     case errc::transfer_interrupted:
     case errc::redirect_refused: return network;
     case errc::cancelled: return cancelled;
+    case errc::unknown_model:
+    case errc::unknown_revision: return not_found;
+    case errc::unauthorized:
+    case errc::rate_limited:
+    case errc::server_error:
+    case errc::malformed_response:
+    case errc::unsafe_file_list: return hub_error;
   }
   return system_error;
 }

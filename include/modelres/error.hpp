@@ -37,6 +37,14 @@ enum class errc {
   transfer_interrupted = 15,  // the connection broke in the middle of a response
   cancelled = 16,             // the caller asked to stop
   redirect_refused = 17,      // a redirect to plain http from https, or too many redirects
+  // What a hub answered.
+  unknown_model = 18,         // the hub has no such model (or hides it)
+  unknown_revision = 19,      // the model has no such branch or tag
+  unauthorized = 20,          // 401/403: a token is missing, invalid, or lacks access
+  rate_limited = 21,          // 429; Error::detail has Retry-After
+  server_error = 22,          // 5xx, or an envelope that reports failure; status and request id in detail
+  malformed_response = 23,    // not the JSON the protocol promises
+  unsafe_file_list = 24,      // the hub listed a path that would leave the model directory
 };
 
 class error_category_impl final : public std::error_category {
@@ -61,6 +69,13 @@ class error_category_impl final : public std::error_category {
       case errc::transfer_interrupted: return "transfer interrupted";
       case errc::cancelled: return "cancelled";
       case errc::redirect_refused: return "redirect refused";
+      case errc::unknown_model: return "unknown model";
+      case errc::unknown_revision: return "unknown revision";
+      case errc::unauthorized: return "unauthorized";
+      case errc::rate_limited: return "rate limited";
+      case errc::server_error: return "hub server error";
+      case errc::malformed_response: return "malformed hub response";
+      case errc::unsafe_file_list: return "hub listed an unsafe file path";
     }
     return "unknown modelres error";
   }
@@ -95,6 +110,13 @@ inline const char* to_string(errc e) noexcept {
     case errc::transfer_interrupted: return "transfer_interrupted";
     case errc::cancelled: return "cancelled";
     case errc::redirect_refused: return "redirect_refused";
+    case errc::unknown_model: return "unknown_model";
+    case errc::unknown_revision: return "unknown_revision";
+    case errc::unauthorized: return "unauthorized";
+    case errc::rate_limited: return "rate_limited";
+    case errc::server_error: return "server_error";
+    case errc::malformed_response: return "malformed_response";
+    case errc::unsafe_file_list: return "unsafe_file_list";
   }
   return "unknown";
 }

@@ -42,14 +42,6 @@ struct CurlOptions {
 
 namespace detail {
 
-// scheme://host[:port]/path of a URL, without query or fragment: safe for errors.
-inline std::string redact_url(std::string_view url) {
-  const std::size_t cut = url.find_first_of("?#");
-  std::string out(url.substr(0, cut));
-  if (cut != std::string_view::npos) out += "?...";
-  return out;
-}
-
 struct UrlParts {
   std::string scheme, host, port, full;
 };

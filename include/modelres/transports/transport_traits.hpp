@@ -75,6 +75,19 @@ struct HttpResponse : ResponseHead {
 // Receives the final response's body. Return false to cancel.
 using BodySink = std::function<bool(const ResponseHead&, std::string_view chunk)>;
 
+namespace detail {
+
+// scheme://host[:port]/path of a URL, without query or fragment: safe for
+// errors and logs (pre-signed URLs carry secrets in the query).
+inline std::string redact_url(std::string_view url) {
+  const std::size_t cut = url.find_first_of("?#");
+  std::string out(url.substr(0, cut));
+  if (cut != std::string_view::npos) out += "?...";
+  return out;
+}
+
+}  // namespace detail
+
 template <class T, class = void>
 struct transport_has_send : std::false_type {};
 template <class T>

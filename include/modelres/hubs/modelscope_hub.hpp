@@ -1,0 +1,295 @@
+// ModelScopeHub<Transport>: the ModelScope hub's HTTP API (/api/v1), as the
+// Python client speaks it: which revision a request means, the recursive file
+// list with per-file Sha256, and the URL of each file. Knows no disk layout and
+// does no retries or threads (the Fetcher does).
+//
+// Endpoint, read at each call: the constructor's, else $MODELSCOPE_ENDPOINT (a
+// URL), else $MODELSCOPE_DOMAIN (a host; https is assumed), else
+// https://www.modelscope.cn. Token, read at each call: the constructor's, else
+// $MODELSCOPE_API_TOKEN; sent as the client sends it (Authorization: Bearer
+// and the m_session_id cookie), marked as a credential so the transport never
+// sends it to another host and no error carries it.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../detail/fs.hpp"
+#include "../error.hpp"
+#include "../model_ref.hpp"
+#include "../result.hpp"
+#include "../transports/transport_traits.hpp"
+
+namespace modelres {
+
+// One file of a model as the hub lists it.
+struct HubFile {
+  std::string path;       // repo-relative, '/'-separated, checked safe
+  std::uint64_t size = 0;
+  std::string sha256;     // lower-case hex; empty if the hub gave none
+  std::string revision;   // the commit that last changed the file (the client's cache key)
+};
+
+// What the hub says a revision of a model is.
+struct HubSnapshot {
+  std::string revision;     // branch or tag name
+  std::int64_t created_at = 0;
+  std::vector<HubFile> files;
+};
+
+struct ModelScopeHubOptions {
+  std::string endpoint;  // empty: from the environment
+  std::string token;     // empty: $MODELSCOPE_API_TOKEN
+  std::chrono::milliseconds metadata_timeout{60000};
+};
+
+namespace detail {
+
+// Python's urllib.parse.quote_plus: what the client does to Revision and FilePath.
+inline std::string quote_plus(std::string_view s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+        c == '-' || c == '~') {
+      out += static_cast<char>(c);
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+inline std::string random_hex(std::size_t n) {
+  static thread_local std::mt19937_64 rng(std::random_device{}());
+  static const char hex[] = "0123456789abcdef";
+  std::string out(n, '0');
+  for (auto& c : out) c = hex[rng() & 15];
+  return out;
+}
+
+}  // namespace detail
+
+template <class Transport>
+class ModelScopeHub {
+  static_assert(check_transport<Transport>());
+
+ public:
+  static constexpr std::string_view default_endpoint = "https://www.modelscope.cn";
+  static constexpr std::string_view default_revision = "master";
+
+  explicit ModelScopeHub(Transport transport = Transport{}, ModelScopeHubOptions options = {})
+      : transport_(std::move(transport)), options_(std::move(options)) {}
+
+  Transport& transport() { return transport_; }
+
+  std::string endpoint() const {
+    std::string ep = options_.endpoint;
+    if (ep.empty()) ep = detail::environment("MODELSCOPE_ENDPOINT");
+    if (ep.empty()) {
+      ep = detail::environment("MODELSCOPE_DOMAIN");
+      if (!ep.empty() && ep.find("://") == std::string::npos) ep = "https://" + ep;
+    }
+    if (ep.empty()) ep = std::string(default_endpoint);
+    while (!ep.empty() && ep.back() == '/') ep.pop_back();
+    return ep;
+  }
+
+  // The revision a request means and its file list: two requests.
+  // `revision` empty means master, as the current client has it (>= 1.33).
+  result<HubSnapshot> snapshot(const ModelId& id, std::string_view revision) {
+    HubSnapshot snap;
+    MODELRES_TRY(resolved, resolve_revision(id, revision));
+    snap.revision = std::move(resolved.first);
+    snap.created_at = resolved.second;
+    MODELRES_TRY(files, list_files(id, snap.revision));
+    snap.files = std::move(files);
+    return snap;
+  }
+
+  // GET /api/v1/models/{id}/revisions: the branch or tag, and when it was made.
+  result<std::pair<std::string, std::int64_t>> resolve_revision(const ModelId& id, std::string_view revision) {
+    const std::string wanted(revision.empty() ? default_revision : revision);
+    MODELRES_TRY(data, get_json(id, wanted, model_url(id) + "/revisions"));
+    const nlohmann::json* map = member(data, "RevisionMap");
+    if (!map || !map->is_object()) return malformed(id, wanted, "no Data.RevisionMap in the revisions answer");
+    std::vector<std::string> known;
+    for (const char* kind : {"Branches", "Tags"}) {
+      const nlohmann::json* list = member(*map, kind);
+      if (!list || list->is_null()) continue;
+      if (!list->is_array()) return malformed(id, wanted, std::string("Data.RevisionMap.") + kind + " is not a list");
+      for (const auto& entry : *list) {
+        const nlohmann::json* name = member(entry, "Revision");
+        if (!name || !name->is_string()) return malformed(id, wanted, "a revision entry has no string Revision");
+        const std::string n = name->template get<std::string>();
+        if (n == wanted) {
+          const nlohmann::json* created = member(entry, "CreatedAt");
+          return std::make_pair(n, created && created->is_number_integer() ? created->template get<std::int64_t>() : 0);
+        }
+        known.push_back(n);
+      }
+    }
+    std::string all;
+    for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
+    return Error(errc::unknown_revision, id.str(), "the hub knows " + (all.empty() ? std::string("no revisions") : all))
+        .with_revision(wanted);
+  }
+
+  // GET /api/v1/models/{id}/repo/files?Revision=..&Recursive=True: every blob.
+  result<std::vector<HubFile>> list_files(const ModelId& id, const std::string& revision) {
+    MODELRES_TRY(data, get_json(id, revision,
+                                model_url(id) + "/repo/files?Revision=" + detail::quote_plus(revision) + "&Recursive=True"));
+    const nlohmann::json* files = member(data, "Files");
+    if (!files || !files->is_array()) return malformed(id, revision, "no Data.Files list in the file list answer");
+    std::vector<HubFile> out;
+    for (const auto& f : *files) {
+      const nlohmann::json* path = member(f, "Path");
+      const nlohmann::json* type = member(f, "Type");
+      if (!path || !path->is_string()) return malformed(id, revision, "a file entry has no string Path");
+      if (type && type->is_string() && type->template get<std::string>() == "tree") continue;
+      HubFile hf;
+      hf.path = path->template get<std::string>();
+      if (!detail::is_safe_relative_path(hf.path))
+        return Error(errc::unsafe_file_list, id.str(),
+                     "the hub listed '" + detail::printable(hf.path) + "', which would leave the model directory; nothing was written")
+            .with_revision(revision);
+      // The client drops these by name (get_model_files).
+      const std::string name = hf.path.substr(hf.path.rfind('/') + 1);
+      if (name == ".gitignore" || name == ".gitattributes") continue;
+      if (const auto* size = member(f, "Size"); size && size->is_number_unsigned())
+        hf.size = size->template get<std::uint64_t>();
+      if (const auto* sha = member(f, "Sha256"); sha && sha->is_string()) {
+        hf.sha256 = sha->template get<std::string>();
+        for (auto& c : hf.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (hf.sha256.size() != 64 || hf.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+          return malformed(id, revision, "file " + detail::printable(hf.path) + " has a Sha256 that is not 64 hex digits");
+      }
+      if (const auto* rev = member(f, "Revision"); rev && rev->is_string()) hf.revision = rev->template get<std::string>();
+      out.push_back(std::move(hf));
+    }
+    return out;
+  }
+
+  // The request that fetches one file: the client's URL, with the credentials.
+  HttpRequest file_request(const ModelId& id, const std::string& revision, const std::string& path) const {
+    HttpRequest r;
+    r.url = model_url(id) + "/repo?Revision=" + detail::quote_plus(revision) + "&FilePath=" + detail::quote_plus(path);
+    r.headers = base_headers();
+    return r;
+  }
+
+  // The typed error for a file download that did not answer 200/206.
+  Error file_error(const ModelId& id, const std::string& revision, const std::string& path, const ResponseHead& head,
+                   std::string_view body) const {
+    Error e = status_error(id, revision, head, body);
+    e.detail = "downloading " + detail::printable(path) + ": " + e.detail;
+    return e;
+  }
+
+ private:
+  std::string model_url(const ModelId& id) const { return endpoint() + "/api/v1/models/" + id.owner + "/" + id.name; }
+
+  std::vector<HttpHeader> base_headers() const {
+    std::vector<HttpHeader> h{{"X-Request-ID", detail::random_hex(32), false}};
+    std::string token = options_.token.empty() ? detail::environment("MODELSCOPE_API_TOKEN") : options_.token;
+    if (!token.empty()) {
+      h.push_back({"Authorization", "Bearer " + token, true});
+      h.push_back({"Cookie", "m_session_id=" + token, true});
+    }
+    return h;
+  }
+
+  static const nlohmann::json* member(const nlohmann::json& j, const char* key) {
+    if (!j.is_object()) return nullptr;
+    const auto it = j.find(key);
+    return it == j.end() ? nullptr : &*it;
+  }
+
+  static Error malformed(const ModelId& id, std::string_view revision, std::string why) {
+    return Error(errc::malformed_response, id.str(), std::move(why)).with_revision(std::string(revision));
+  }
+
+  // Status and envelope to a typed error; `body` may be the hub's JSON envelope.
+  Error status_error(const ModelId& id, std::string_view revision, const ResponseHead& head, std::string_view body) const {
+    std::string message, request_id;
+    const nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+    if (j.is_object()) {
+      for (const char* k : {"Message", "message", "msg", "error", "detail"})
+        if (const auto* m = member(j, k); m && m->is_string() && message.empty()) message = m->template get<std::string>();
+      for (const char* k : {"RequestId", "request_id"})
+        if (const auto* r = member(j, k); r && r->is_string() && request_id.empty()) request_id = r->template get<std::string>();
+    }
+    if (request_id.empty())
+      if (const std::string* r = head.header("x-request-id")) request_id = *r;
+    std::string detail = "HTTP " + std::to_string(head.status);
+    if (!message.empty()) detail += ": " + detail::printable(message);
+    if (!request_id.empty()) detail += " (request id " + detail::printable(request_id) + ")";
+    errc code = errc::server_error;
+    if (head.status == 404) code = errc::unknown_model;
+    else if (head.status == 401 || head.status == 403) code = errc::unauthorized;
+    else if (head.status == 429) {
+      code = errc::rate_limited;
+      if (const std::string* after = head.header("retry-after")) detail += "; Retry-After: " + detail::printable(*after);
+    } else if (head.status >= 400 && head.status < 500) code = errc::malformed_response;
+    return Error(code, id.str(), detail).with_revision(std::string(revision));
+  }
+
+  // A metadata GET: the envelope's Data, or a typed error.
+  result<nlohmann::json> get_json(const ModelId& id, const std::string& revision, const std::string& url) {
+    HttpRequest r;
+    r.url = url;
+    r.headers = base_headers();
+    r.timeout = options_.metadata_timeout;
+    std::string body;
+    constexpr std::size_t max_body = 256u << 20;  // a file list of a million entries
+    bool too_big = false;
+    auto response = transport_.send(r, [&](const ResponseHead&, std::string_view chunk) {
+      if (body.size() + chunk.size() > max_body) return !(too_big = true);
+      body.append(chunk);
+      return true;
+    });
+    if (!response) {
+      if (too_big) return malformed(id, revision, "the answer is larger than 256 MiB");
+      // The model is what was asked for; the (redacted) URL is part of what went wrong.
+      Error e = std::move(response).error();
+      e.detail = e.reference + ": " + e.detail;
+      e.reference = id.str();
+      return std::move(e).with_revision(revision);
+    }
+    const HttpResponse& head = response.value();
+    if (head.status != 200) return status_error(id, revision, head, body);
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      return malformed(id, revision, "the answer from " + detail::redact_url(url) + " is not a JSON object");
+    const nlohmann::json* code = member(j, "Code");
+    const nlohmann::json* ok = member(j, "Success");
+    if ((code && code->is_number() && code->template get<long long>() != 200) || (ok && ok->is_boolean() && !ok->template get<bool>())) {
+      ResponseHead failed = head;
+      failed.status = code && code->is_number_integer() && code->template get<long long>() >= 400 &&
+                              code->template get<long long>() < 600
+                          ? static_cast<int>(code->template get<long long>())
+                          : 500;
+      return status_error(id, revision, failed, body);
+    }
+    nlohmann::json* data = nullptr;
+    if (auto it = j.find("Data"); it != j.end()) data = &*it;
+    return data ? std::move(*data) : std::move(j);
+  }
+
+  Transport transport_;
+  ModelScopeHubOptions options_;
+};
+
+}  // namespace modelres

@@ -1,0 +1,158 @@
+// Test support: a ModelScope hub on 127.0.0.1 speaking the protocol subset the
+// client uses (/api/v1/models/{id}/revisions, /repo/files, /repo), serving
+// models held in memory. Tests inject faults with `intercept`: it sees every
+// request first and may answer it instead.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "http_server.hpp"
+
+namespace testing {
+
+inline std::string sha256_hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+struct HubFileSpec {
+  std::string path;
+  std::string content;
+  std::string revision = "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9";  // the file's last commit
+  nlohmann::json sha256;  // null: computed from content; a string: served as is (a wrong one, say)
+};
+
+struct HubModelSpec {
+  std::string id;
+  std::vector<std::string> branches{"master"};
+  std::vector<std::string> tags;
+  std::vector<HubFileSpec> files;
+  std::vector<nlohmann::json> extra_entries;  // raw entries appended to the file list (hostile ones)
+};
+
+class TestHub {
+ public:
+  using Interceptor = std::function<bool(const httplib::Request&, httplib::Response&)>;
+
+  explicit TestHub(std::string host = "127.0.0.1") : server_(std::move(host)) {
+    auto& r = server_.routes();
+    r.Get(R"(/api/v1/models/([^/]+)/([^/]+)/revisions)", [this](const httplib::Request& req, httplib::Response& res) {
+      if (intercepted(req, res)) return;
+      const HubModelSpec* m = find(req);
+      if (!m) return not_found(res);
+      nlohmann::json branches = nlohmann::json::array(), tags = nlohmann::json::array();
+      for (const auto& b : m->branches) branches.push_back({{"Revision", b}, {"CreatedAt", 1713419382}});
+      for (const auto& t : m->tags) tags.push_back({{"Revision", t}, {"CreatedAt", 1713419000}});
+      ok(res, {{"RevisionMap", {{"Branches", branches}, {"Tags", tags}}}});
+    });
+    r.Get(R"(/api/v1/models/([^/]+)/([^/]+)/repo/files)", [this](const httplib::Request& req, httplib::Response& res) {
+      if (intercepted(req, res)) return;
+      const HubModelSpec* m = find(req);
+      if (!m) return not_found(res);
+      nlohmann::json files = nlohmann::json::array();
+      for (const auto& f : m->files) {
+        const std::string name = f.path.substr(f.path.rfind('/') + 1);
+        files.push_back({{"CommitMessage", "update"}, {"CommittedDate", 1667548386}, {"InCheck", false},
+                         {"IsLFS", f.content.size() > 1024}, {"Mode", "33188"}, {"Name", name}, {"Path", f.path},
+                         {"Revision", f.revision}, {"Sha256", f.sha256.is_null() ? nlohmann::json(sha256_hex(f.content)) : f.sha256},
+                         {"Size", f.content.size()}, {"Type", "blob"}});
+      }
+      files.push_back({{"Name", "assets"}, {"Path", "assets"}, {"Type", "tree"}, {"Size", 0}, {"Revision", "x"}});
+      for (const auto& e : m->extra_entries) files.push_back(e);
+      ok(res, {{"Files", files}});
+    });
+    r.Get(R"(/api/v1/models/([^/]+)/([^/]+)/repo)", [this](const httplib::Request& req, httplib::Response& res) {
+      if (intercepted(req, res)) return;
+      const HubModelSpec* m = find(req);
+      if (!m) return not_found(res);
+      const std::string path = req.get_param_value("FilePath");
+      for (const auto& f : m->files)
+        if (f.path == path) return serve_with_ranges(req, res, f.content);
+      res.status = 404;
+      res.set_content(R"({"Code":10010205001,"Message":"file not found","Success":false})", "application/json");
+    });
+  }
+
+  void add(HubModelSpec m) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    models_[m.id] = std::move(m);
+  }
+  void intercept(Interceptor i) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    interceptor_ = std::move(i);
+  }
+  void start() { server_.start(); }
+  std::string endpoint() const { return server_.url(); }
+  HttpServer& server() { return server_; }
+
+  // The API paths requested, in order ("/api/v1/models/iic/x/revisions", ...).
+  std::vector<std::string> paths() {
+    std::vector<std::string> out;
+    for (const auto& r : server_.requests()) out.push_back(r.path);
+    return out;
+  }
+
+  static void envelope_error(httplib::Response& res, int status, const std::string& message) {
+    res.status = status;
+    res.set_header("X-Request-ID", "req-7f3a");
+    res.set_content(nlohmann::json({{"Code", status}, {"Message", message}, {"RequestId", "req-7f3a"}, {"Success", false}}).dump(),
+                    "application/json");
+  }
+
+ private:
+  bool intercepted(const httplib::Request& req, httplib::Response& res) {
+    Interceptor i;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      i = interceptor_;
+    }
+    return i && i(req, res);
+  }
+  const HubModelSpec* find(const httplib::Request& req) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = models_.find(req.matches[1].str() + "/" + req.matches[2].str());
+    return it == models_.end() ? nullptr : &it->second;
+  }
+  static void ok(httplib::Response& res, nlohmann::json data) {
+    res.set_content(nlohmann::json({{"Code", 200}, {"Data", std::move(data)}, {"Message", "success"},
+                                    {"RequestId", "8c2a8249-ce50-49f4-85ea-36debf918714"}, {"Success", true}})
+                        .dump(),
+                    "application/json");
+  }
+  static void not_found(httplib::Response& res) { envelope_error(res, 404, "模型不存在"); }
+
+  HttpServer server_;
+  std::mutex mutex_;
+  std::map<std::string, HubModelSpec> models_;
+  Interceptor interceptor_;
+};
+
+inline HubModelSpec unet_on_hub() {
+  return {"iic/cv_unet_skin_retouching_torch",
+          {"master"},
+          {"v1.0.3"},
+          {{"configuration.json", R"({"framework": "pytorch", "task": "skin-retouching"})",
+            "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
+           {"README.md", "# cv_unet_skin_retouching_torch\n", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
+           {"pytorch_model.pt", pattern_bytes(300000, 7), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr},
+           {"assets/weights/joint.pth", pattern_bytes(5000, 9), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr}},
+          {}};
+}
+
+}  // namespace testing
