@@ -62,7 +62,9 @@ int exit_code_for(const modelres::Error& e) {
     case errc::rate_limited:
     case errc::server_error:
     case errc::malformed_response:
-    case errc::unsafe_file_list: return hub_error;
+    case errc::unsafe_file_list:
+    case errc::checksum_mismatch: return hub_error;
+    case errc::disk_full: return system_error;
   }
   return system_error;
 }

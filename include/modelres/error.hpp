@@ -45,6 +45,9 @@ enum class errc {
   server_error = 22,          // 5xx, or an envelope that reports failure; status and request id in detail
   malformed_response = 23,    // not the JSON the protocol promises
   unsafe_file_list = 24,      // the hub listed a path that would leave the model directory
+  // Downloading.
+  checksum_mismatch = 25,     // the bytes received do not hash to the Sha256 (or size) the hub listed
+  disk_full = 26,             // no space (or quota) left where the cache is written
 };
 
 class error_category_impl final : public std::error_category {
@@ -76,6 +79,8 @@ class error_category_impl final : public std::error_category {
       case errc::server_error: return "hub server error";
       case errc::malformed_response: return "malformed hub response";
       case errc::unsafe_file_list: return "hub listed an unsafe file path";
+      case errc::checksum_mismatch: return "downloaded file does not match its checksum";
+      case errc::disk_full: return "disk full";
     }
     return "unknown modelres error";
   }
@@ -117,6 +122,8 @@ inline const char* to_string(errc e) noexcept {
     case errc::server_error: return "server_error";
     case errc::malformed_response: return "malformed_response";
     case errc::unsafe_file_list: return "unsafe_file_list";
+    case errc::checksum_mismatch: return "checksum_mismatch";
+    case errc::disk_full: return "disk_full";
   }
   return "unknown";
 }

@@ -6,6 +6,8 @@
 #include <modelres/detail/fs.hpp>
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -142,6 +144,21 @@ int run_unprivileged(Fn fn) {
     if (::geteuid() == 0) {
       if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(99);
     }
+    ::_exit(fn());
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+// Runs `fn` in a child process in its own mount namespace (mounts made there
+// vanish with it); returns its exit status.
+template <class Fn>
+int run_in_mount_namespace(Fn fn) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::unshare(CLONE_NEWNS) != 0) ::_exit(98);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ::_exit(97);
     ::_exit(fn());
   }
   int status = 0;

@@ -230,7 +230,7 @@ TEST_CASE("errors: category, names and messages", "[errors]") {
   CHECK(ec.category().name() == std::string("modelres"));
   CHECK(ec.message() == "model not cached");
   CHECK(std::string(to_string(errc::unsafe_metadata)) == "unsafe_metadata");
-  for (int v = 1; v <= 24; ++v) {
+  for (int v = 1; v <= 26; ++v) {
     CHECK(std::string(to_string(static_cast<errc>(v))) != "unknown");
     CHECK(std::error_code(static_cast<errc>(v)).message() != "unknown modelres error");
   }

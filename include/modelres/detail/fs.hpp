@@ -1,6 +1,7 @@
-// Read-only filesystem helpers on POSIX calls: error codes, no exceptions, no
-// writes. Kept to the few calls a cache lookup needs, so that a lookup costs
-// little more than its syscalls (see benchmarks/local_only_hit.cpp).
+// Filesystem helpers on POSIX calls: error codes, no exceptions. Lookups use
+// only the reading ones, kept to the few calls a cache hit needs, so that a
+// hit costs little more than its syscalls (see benchmarks/local_only_hit.cpp);
+// make_directories is for downloads.
 #pragma once
 
 #include <cerrno>
@@ -139,6 +140,18 @@ inline std::error_code walk_files(const std::string& root, std::vector<WalkedFil
       if (s.exists() && s.is_regular) out.push_back({rel, s.size});
     }
   }
+  return {};
+}
+
+// mkdir -p, with 0777 filtered by the umask (shared caches want group bits).
+inline std::error_code make_directories(const std::string& path) {
+  if (path.empty()) return {};
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return S_ISDIR(st.st_mode) ? std::error_code() : std::make_error_code(std::errc::not_a_directory);
+  const std::size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0)
+    if (auto ec = make_directories(path.substr(0, slash))) return ec;
+  if (::mkdir(path.c_str(), 0777) != 0 && errno != EEXIST) return last_error();
   return {};
 }
 

@@ -1,0 +1,340 @@
+// Fetcher<Transport>: downloads a set of files safely, for any hub and layout.
+//
+// Each file streams to PARTIAL_DIR/path.incomplete, is hashed while it
+// streams (no second read), is checked against the size and Sha256 the hub
+// listed, is fsync'ed, then renamed to FINAL_DIR/path: nothing partial is ever
+// visible under a final name. An interrupted file resumes, in this run or the
+// next, with Range: only a 206 whose Content-Range starts where the partial file
+// ends is appended to; a 200 restarts the file from zero. Failed attempts back
+// off exponentially and honour Retry-After. Files download in parallel (one
+// transport each), and a progress callback sees bytes per file and in total.
+//
+// Which hub, which cache layout, and the cross-process lock are the caller's
+// (OnlinePolicy): this knows how to move files, nothing else.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "detail/fs.hpp"
+#include "detail/sha256.hpp"
+#include "error.hpp"
+#include "result.hpp"
+#include "transports/transport_traits.hpp"
+
+namespace modelres {
+
+struct FetchItem {
+  std::string path;         // relative, checked safe by the caller (the hub)
+  std::uint64_t size = 0;   // expected bytes; checked when the hub listed a hash or a size
+  std::string sha256;       // expected lower-case hex; empty: only the size is checked
+  HttpRequest request;      // how to get it
+};
+
+struct FetchProgress {
+  std::string_view path;
+  std::uint64_t file_bytes = 0, file_size = 0;    // this file
+  std::uint64_t total_bytes = 0, total_size = 0;  // all files of this fetch
+};
+
+struct FetchOptions {
+  unsigned parallel = 4;
+  unsigned max_attempts = 5;
+  std::chrono::milliseconds backoff{500};            // first wait; doubles each attempt
+  std::chrono::milliseconds max_backoff{30000};
+  std::chrono::milliseconds max_retry_after{120000}; // a longer Retry-After fails at once (rate_limited)
+  std::chrono::milliseconds first_byte_timeout{30 * 60 * 1000};  // a cold pull-through mirror
+  std::chrono::milliseconds stall_timeout{60000};
+  std::function<void(const FetchProgress&)> on_progress;  // called from worker threads, one at a time
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+template <class Transport>
+class Fetcher {
+  static_assert(check_transport<Transport>());
+
+ public:
+  using TransportFactory = std::function<Transport()>;
+  // The typed error for a response that is not 200/206 (the hub knows its envelope).
+  using StatusError = std::function<Error(const FetchItem&, const ResponseHead&, std::string_view body)>;
+
+  Fetcher(TransportFactory make_transport, StatusError status_error, FetchOptions options = {})
+      : make_transport_(std::move(make_transport)), status_error_(std::move(status_error)), options_(std::move(options)) {}
+
+  // Every item into final_dir; fails with the first item's error (by list
+  // order) if any failed, the others counted in its detail. Files that did
+  // complete stay in place, and partial ones stay for the next run to resume.
+  result<void> fetch(const std::vector<FetchItem>& items, const std::string& final_dir, const std::string& partial_dir) {
+    total_size_ = 0;
+    total_bytes_ = 0;
+    for (const auto& i : items) total_size_ += i.size;
+    std::vector<std::optional<Error>> errors(items.size());
+    std::atomic<std::size_t> next{0};
+    const auto work = [&] {
+      Transport transport = make_transport_();
+      for (std::size_t i = next++; i < items.size(); i = next++) {
+        auto r = fetch_one(transport, items[i], final_dir, partial_dir);
+        if (!r) errors[i] = std::move(r).error();
+      }
+    };
+    const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(std::max(1u, options_.parallel), items.size()));
+    std::vector<std::thread> threads;
+    for (unsigned w = 1; w < workers; ++w) threads.emplace_back(work);
+    if (workers > 0) work();
+    for (auto& t : threads) t.join();
+
+    std::size_t failed = 0;
+    std::optional<Error> first;
+    for (auto& e : errors)
+      if (e) {
+        ++failed;
+        if (!first) first = std::move(e);
+      }
+    if (!first) return success();
+    if (failed > 1) first->detail += " (and " + std::to_string(failed - 1) + " more files failed)";
+    return std::move(*first);
+  }
+
+ private:
+  struct Partial {
+    int fd = -1;
+    ~Partial() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
+
+  static Error file_system_error(const std::string& path, std::error_code ec, const char* doing) {
+    const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT || ec == std::errc::file_too_large;
+    return Error(full ? errc::disk_full : errc::io_error, path, std::string(doing) + " " + path).with_cause(ec);
+  }
+
+  static bool transient(const Error& e) {
+    return e == errc::transfer_interrupted || e == errc::timed_out || e == errc::hub_unreachable;
+  }
+
+  // "bytes START-END/TOTAL" must start where the partial file ends (and end at the size, if known).
+  static bool content_range_matches(const ResponseHead& head, std::uint64_t have, std::uint64_t size) {
+    const std::string* cr = head.header("content-range");
+    if (!cr) return false;
+    unsigned long long start = 0, end = 0, total = 0;
+    if (std::sscanf(cr->c_str(), "bytes %llu-%llu/%llu", &start, &end, &total) != 3) return false;
+    return start == have && (size == 0 || (total == size && end + 1 == size));
+  }
+
+  // Waits before attempt `attempt` (1-based), or for the hub's Retry-After.
+  // False if cancelled meanwhile.
+  bool wait_before_retry(unsigned attempt, std::chrono::milliseconds retry_after) {
+    const std::chrono::milliseconds doubled = options_.backoff * (1 << std::min(attempt - 1, 16u));
+    const std::chrono::milliseconds wait = retry_after.count() > 0 ? retry_after : std::min(options_.max_backoff, doubled);
+    const auto until = std::chrono::steady_clock::now() + wait;
+    while (std::chrono::steady_clock::now() < until) {
+      if (options_.cancel && options_.cancel->load()) return false;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50),
+                                                                               until - std::chrono::steady_clock::now()));
+    }
+    return true;
+  }
+
+  void report(const FetchItem& item, std::uint64_t file_bytes, std::uint64_t delta) {
+    const std::uint64_t total = total_bytes_ += delta;
+    if (!options_.on_progress) return;
+    std::lock_guard<std::mutex> lock(progress_mutex_);
+    options_.on_progress(FetchProgress{item.path, file_bytes, item.size, total, total_size_});
+  }
+
+  result<void> fetch_one(Transport& transport, const FetchItem& item, const std::string& final_dir,
+                         const std::string& partial_dir) {
+    const std::string partial_path = partial_dir + "/" + item.path + ".incomplete";
+    const std::string final_path = final_dir + "/" + item.path;
+    if (auto ec = detail::make_directories(parent_of(partial_path))) return file_system_error(partial_path, ec, "cannot create the directory of");
+    if (auto ec = detail::make_directories(parent_of(final_path))) return file_system_error(final_path, ec, "cannot create the directory of");
+
+    std::optional<Error> last;
+    std::chrono::milliseconds retry_after{0};  // the hub's Retry-After on the last refusal
+    std::uint64_t counted = 0;                 // bytes of this file already reported to progress
+    for (unsigned attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) {
+        if (retry_after > options_.max_retry_after) return std::move(*last);
+        if (!wait_before_retry(attempt - 1, retry_after)) return Error(errc::cancelled, item.path, "cancelled");
+        retry_after = std::chrono::milliseconds(0);
+      }
+      Partial file;
+      // O_NOFOLLOW: a symlink planted in a shared cache must not redirect our writes.
+      file.fd = ::open(partial_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+      if (file.fd < 0) return file_system_error(partial_path, detail::last_error(), "cannot open");
+      struct stat st;
+      if (::fstat(file.fd, &st) != 0) return file_system_error(partial_path, detail::last_error(), "cannot stat");
+      std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
+      detail::Sha256 hash;
+      if (item.size > 0 && have > item.size) have = 0;  // longer than the file: not ours to trust
+      if (have > 0 && !hash_prefix(file.fd, have, hash)) have = 0;
+      if (have == 0) {
+        hash.reset();
+        if (::ftruncate(file.fd, 0) != 0) return file_system_error(partial_path, detail::last_error(), "cannot truncate");
+      }
+      ::lseek(file.fd, static_cast<off_t>(have), SEEK_SET);
+      if (have > counted) {
+        report(item, have, have - counted);
+        counted = have;
+      }
+
+      std::uint64_t written = have;
+      if (!(item.size > 0 && have == item.size)) {  // a partial that is already whole needs no request
+        HttpRequest req = item.request;
+        req.resume_from = have;
+        req.first_byte_timeout = options_.first_byte_timeout;
+        req.stall_timeout = options_.stall_timeout;
+        req.cancel = options_.cancel;
+        bool decided = false, appending = false, restarted = false;
+        std::error_code write_error;
+        std::string error_body;
+        auto sent = transport.send(req, [&](const ResponseHead& head, std::string_view chunk) {
+          if (!decided) {
+            decided = true;
+            if (head.status == 206 && have > 0 && content_range_matches(head, have, item.size)) {
+              appending = true;
+            } else if (head.status == 200) {
+              appending = true;
+              if (have > 0) {  // the server ignored Range: start over
+                restarted = true;
+                hash.reset();
+                written = 0;
+                if (::ftruncate(file.fd, 0) != 0 || ::lseek(file.fd, 0, SEEK_SET) != 0) {
+                  write_error = detail::last_error();
+                  return false;
+                }
+              }
+            }
+          }
+          if (!appending) {
+            if (error_body.size() < 65536) error_body.append(chunk.substr(0, 65536 - error_body.size()));
+            return true;
+          }
+          if (item.size > 0 && written + chunk.size() > item.size) {
+            write_error = std::make_error_code(std::errc::message_size);  // more bytes than listed
+            return false;
+          }
+          if (auto ec = write_all(file.fd, chunk)) {
+            write_error = ec;
+            return false;
+          }
+          hash.update(chunk);
+          written += chunk.size();
+          report(item, written, chunk.size());
+          counted += chunk.size();
+          return true;
+        });
+        if (restarted) counted = written;  // progress already counted the bytes thrown away; total runs ahead, never back
+        if (write_error == std::errc::message_size) {
+          ::ftruncate(file.fd, 0);
+          last = Error(errc::checksum_mismatch, item.path, "the hub sent more bytes than the " + std::to_string(item.size) + " it listed");
+          continue;
+        }
+        if (write_error) return file_system_error(partial_path, write_error, "cannot write");
+        if (!sent) {
+          Error e = std::move(sent).error();
+          if (e == errc::cancelled) return e;
+          if (!transient(e)) return e;
+          last = std::move(e);  // the partial file stays; the next attempt resumes it
+          continue;
+        }
+        const HttpResponse& head = sent.value();
+        if (!appending) {
+          if (head.status == 206 || head.status == 416) {  // a range we cannot use: start over
+            ::ftruncate(file.fd, 0);
+            last = Error(errc::transfer_interrupted, item.path, "the hub answered the resume with HTTP " + std::to_string(head.status));
+            continue;
+          }
+          Error e = status_error_(item, head, error_body);
+          if (e == errc::rate_limited || e == errc::server_error) {
+            retry_after = retry_after_of(head);
+            last = std::move(e);
+            continue;
+          }
+          return e;
+        }
+      }
+      if (item.size > 0 && written < item.size) {  // the body ended early without an error: resume
+        last = Error(errc::transfer_interrupted, item.path,
+                     "got " + std::to_string(written) + " of " + std::to_string(item.size) + " bytes");
+        continue;
+      }
+      if (!item.sha256.empty()) {
+        const std::string got = hash.hex();
+        if (got != item.sha256) {
+          ::ftruncate(file.fd, 0);
+          last = Error(errc::checksum_mismatch, item.path, "sha256 " + got + ", the hub lists " + item.sha256);
+          continue;
+        }
+      }
+      if (::fsync(file.fd) != 0) return file_system_error(partial_path, detail::last_error(), "cannot sync");
+      if (::rename(partial_path.c_str(), final_path.c_str()) != 0)
+        return file_system_error(final_path, detail::last_error(), "cannot move into place");
+      return success();
+    }
+    // Out of attempts: a checksum failure leaves nothing behind.
+    if (last && *last == errc::checksum_mismatch) ::unlink(partial_path.c_str());
+    Error e = last ? std::move(*last) : Error(errc::io_error, item.path, "no attempt made");
+    e.detail += " (after " + std::to_string(options_.max_attempts) + " attempts)";
+    return e;
+  }
+
+  static std::chrono::milliseconds retry_after_of(const ResponseHead& head) {
+    const std::string* v = head.header("retry-after");
+    if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 9) return {};
+    return std::chrono::seconds(std::stoll(*v));
+  }
+
+  static std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
+  static std::error_code write_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+      const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::last_error();
+      }
+      bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+  }
+
+  // Feeds the first `n` bytes of a partial file from an earlier attempt or run to `hash`.
+  static bool hash_prefix(int fd, std::uint64_t n, detail::Sha256& hash) {
+    std::string buf(1 << 20, '\0');
+    std::uint64_t off = 0;
+    while (off < n) {
+      const ssize_t got = ::pread(fd, &buf[0], static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n - off)),
+                                  static_cast<off_t>(off));
+      if (got <= 0) return false;
+      hash.update(std::string_view(buf.data(), static_cast<std::size_t>(got)));
+      off += static_cast<std::uint64_t>(got);
+    }
+    return true;
+  }
+
+  TransportFactory make_transport_;
+  StatusError status_error_;
+  FetchOptions options_;
+  std::mutex progress_mutex_;
+  std::atomic<std::uint64_t> total_bytes_{0};
+  std::uint64_t total_size_ = 0;
+};
+
+}  // namespace modelres
