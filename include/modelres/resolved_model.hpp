@@ -24,6 +24,24 @@ inline const char* to_string(Completeness c) noexcept {
   return c == Completeness::verified ? "verified" : "unknown";
 }
 
+// Whether the directory was checked against the hub on this resolve.
+enum class HubCheck {
+  not_asked,    // a policy that never asks the hub (LocalOnly, Path)
+  current,      // asked: the directory holds the revision the hub lists, every file verified
+  offline,      // an online policy told not to ask (MODELRES_OFFLINE, HF_HUB_OFFLINE)
+  unavailable,  // asking failed (hub_check_reason says why): served from the cache, unchecked
+};
+
+inline const char* to_string(HubCheck c) noexcept {
+  switch (c) {
+    case HubCheck::not_asked: return "not_asked";
+    case HubCheck::current: return "current";
+    case HubCheck::offline: return "offline";
+    case HubCheck::unavailable: return "unavailable";
+  }
+  return "unknown";
+}
+
 struct CachedFile {
   std::string path;          // relative to the model directory, '/'-separated
   std::string revision;      // the commit that last changed the file, if recorded
@@ -37,6 +55,8 @@ struct ResolvedModel {
   std::string layout;        // which on-disk layout it was found in, e.g. "modelscope 1.23-1.37"
   std::vector<CachedFile> files;
   Completeness completeness = Completeness::unknown;
+  HubCheck hub_check = HubCheck::not_asked;
+  std::string hub_check_reason;  // why not `current`, for offline and unavailable
 
   std::uint64_t total_size() const {
     std::uint64_t sum = 0;

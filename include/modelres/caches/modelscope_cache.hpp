@@ -31,8 +31,10 @@
 #include <vector>
 
 #include "../detail/fs.hpp"
+#include "../detail/manifest.hpp"
 #include "../detail/pickle.hpp"
 #include "../error.hpp"
+#include "../hub_snapshot.hpp"
 #include "../model_ref.hpp"
 #include "../resolved_model.hpp"
 #include "../result.hpp"
@@ -46,6 +48,24 @@ struct CacheEntry {
   std::string layout;
   std::optional<ResolvedModel> model;  // set when the model would be served
   std::optional<Error> problem;        // otherwise, why not
+};
+
+// Where an online resolve writes one model, and what is already there.
+struct WriteTarget {
+  std::string model_dir;               // the files go here (a classic layout directory)
+  std::string partial_dir;             // partial downloads
+  std::string lock_path;               // the Python client's lock file for this model
+  std::vector<HubFile> manifest_files; // what our manifest proves (path, size, sha256)
+  std::vector<CachedFile> recorded;    // the Python client's .msc records (path, commit)
+
+  std::string file(const std::string& relative) const { return model_dir + "/" + relative; }
+};
+
+// What must happen to bring a model directory to a snapshot.
+struct WritePlan {
+  std::vector<HubFile> present;      // proven present by our manifest: size and sha256 match
+  std::vector<HubFile> to_verify;    // on disk and recorded by the Python client at this commit: hash before trusting
+  std::vector<HubFile> to_download;  // everything else
 };
 
 class ModelScopeCache {
@@ -83,6 +103,128 @@ class ModelScopeCache {
       while (r.size() > 1 && r.back() == '/') r.pop_back();
     }
     return r;
+  }
+
+  // The root the classic (<= 1.37) client writes below and locks in:
+  // ROOT/hub for the default root, ROOT itself for an explicit root or
+  // MODELSCOPE_CACHE (see docs/cache-layouts.md).
+  result<std::string> classic_root() const {
+    MODELRES_TRY(r, root());
+    const bool is_default = explicit_root_.empty() && detail::environment("MODELSCOPE_CACHE").empty();
+    return is_default ? r + "/hub" : std::string(r);
+  }
+
+  // Where an online resolve writes the model: the classic directory that
+  // already holds it (any generation), else CLASSIC_ROOT/models/owner/name___,
+  // where the Python client of every generation finds it too.
+  result<WriteTarget> prepare_write(const ModelId& id) const {
+    MODELRES_TRY(r, root());
+    MODELRES_TRY(cr, classic_root());
+    const std::string escaped = escape_name(id.name);
+    WriteTarget t;
+    for (const std::string& candidate :
+         {r + "/models/" + id.owner + "/" + escaped, r + "/hub/models/" + id.owner + "/" + escaped,
+          r + "/hub/" + id.owner + "/" + escaped, r + "/hub/" + id.owner + "/" + id.name,
+          r + "/" + id.owner + "/" + escaped, r + "/" + id.owner + "/" + id.name}) {
+      const detail::FileStatus st = detail::status(candidate);
+      if (!st.exists() || !st.is_directory) continue;
+      // Another model's metadata (see probe_classic) rules a directory out.
+      std::vector<Probe> ignored;
+      bool denied = false;
+      auto probe = probe_classic(candidate, "", &id, {}, ignored, denied, /*list_unrecorded=*/false);
+      if (!probe && !ignored.empty() && ignored.back().verdict.find("belongs to") == 0) continue;
+      if (!probe && !ignored.empty() && ignored.back().verdict.find("holds other models") == 0) continue;
+      t.model_dir = candidate;
+      break;
+    }
+    if (t.model_dir.empty()) t.model_dir = cr + "/models/" + id.owner + "/" + escaped;
+    const std::string grandparent = t.model_dir.substr(0, t.model_dir.rfind('/', t.model_dir.rfind('/') - 1));
+    t.partial_dir = grandparent + "/._____temp/" + id.owner + "/" + id.name;
+    t.lock_path = cr + "/.lock/" + id.owner + "___" + id.name;
+
+    std::string bytes;
+    const std::string manifest_path = t.model_dir + "/" + detail::manifest_name;
+    if (!detail::read_file(manifest_path, bytes, max_metadata_bytes)) {
+      auto m = detail::read_manifest(bytes, manifest_path);
+      // A damaged manifest proves nothing; the files are checked as if it were absent.
+      if (m && m.value().model == id.str() && !m.value().downloading) t.manifest_files = std::move(m).value().snapshot.files;
+    }
+    if (!detail::read_file(t.model_dir + "/.msc", bytes, max_metadata_bytes)) {
+      auto doc = detail::pickle::read(bytes);
+      if (doc) {
+        auto files = parse_msc(doc.value(), t.model_dir + "/.msc");
+        if (files) t.recorded = std::move(files).value();
+      }
+    }
+    return t;
+  }
+
+  // Compares what `target` holds with `snapshot`, with a stat per file.
+  WritePlan plan(const WriteTarget& target, const HubSnapshot& snapshot) const {
+    WritePlan p;
+    for (const HubFile& f : snapshot.files) {
+      const detail::FileStatus st = detail::status(target.file(f.path));
+      const bool on_disk = st.exists() && st.is_regular && (f.size == 0 || st.size == f.size);
+      const auto in_manifest = std::find_if(target.manifest_files.begin(), target.manifest_files.end(), [&](const HubFile& m) {
+        return m.path == f.path && m.size == f.size && !f.sha256.empty() && m.sha256 == f.sha256;
+      });
+      // The client's cache key: same path, commit ids that prefix-match.
+      const auto in_msc = std::find_if(target.recorded.begin(), target.recorded.end(), [&](const CachedFile& c) {
+        return c.path == f.path && !c.revision.empty() && !f.revision.empty() &&
+               (c.revision.rfind(f.revision, 0) == 0 || f.revision.rfind(c.revision, 0) == 0);
+      });
+      if (on_disk && in_manifest != target.manifest_files.end())
+        p.present.push_back(f);
+      else if (on_disk && in_msc != target.recorded.end() && !f.sha256.empty())
+        p.to_verify.push_back(f);
+      else
+        p.to_download.push_back(f);
+    }
+    return p;
+  }
+
+  // Marks target.model_dir as being downloaded into, before the first file
+  // moves in: until commit(), lookups report it incomplete.
+  result<void> begin_download(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
+    if (auto ec = detail::make_directories(target.model_dir))
+      return Error(ec == std::errc::no_space_on_device ? errc::disk_full : errc::io_error, id.str(),
+                   "cannot create " + target.model_dir).with_cause(ec);
+    const std::string path = target.model_dir + "/" + detail::manifest_name;
+    if (auto ec = detail::write_file_atomically(path, detail::write_manifest(id.str(), snapshot, /*downloading=*/true))) {
+      const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
+      return Error(full ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
+    }
+    return success();
+  }
+
+  // Records a snapshot whose every file is in target.model_dir, verified: the
+  // Python client's .msc, .mdl and .mv (so it sees the model as cached), then
+  // our manifest, last. Each written under a temporary name and renamed.
+  result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
+    std::vector<detail::pickle::StringDict> records;
+    ResolvedModel m;
+    for (const HubFile& f : snapshot.files) {
+      records.push_back({{"Path", f.path}, {"Revision", f.revision}});
+      m.files.push_back({f.path, f.revision, f.size});
+    }
+    const auto write = [&](const char* name, const std::string& bytes) -> result<void> {
+      const std::string path = target.model_dir + "/" + name;
+      if (auto ec = detail::write_file_atomically(path, bytes)) {
+        const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
+        return Error(full ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
+      }
+      return success();
+    };
+    MODELRES_TRYV(write(".msc", detail::pickle::Writer::list_of_dicts(records)));
+    MODELRES_TRYV(write(".mdl", detail::pickle::Writer::dict_only({{"id", id.owner + "/" + escape_name(id.name)}})));
+    MODELRES_TRYV(write(".mv", "Revision:" + snapshot.revision + ",CreatedAt:" + std::to_string(snapshot.created_at)));
+    MODELRES_TRYV(write(detail::manifest_name, detail::write_manifest(id.str(), snapshot)));
+    m.directory = target.model_dir;
+    m.model_id = id.str();
+    m.revision = snapshot.revision;
+    m.layout = layout_models;
+    m.completeness = Completeness::verified;
+    return m;
   }
 
   // The model's directory, read-only. `revision` empty means not pinned.
@@ -207,7 +349,9 @@ class ModelScopeCache {
           if (!name.is_directory) continue;
           const std::string dir = tree + "/" + owner.name + "/" + name.name;
           if (name.is_symlink && !seen.insert(real_path(dir)).second) continue;
-          if (!detail::status(dir + "/.msc").exists() && !detail::status(dir + "/.mdl").exists()) continue;
+          if (!detail::status(dir + "/.msc").exists() && !detail::status(dir + "/.mdl").exists() &&
+              !detail::status(dir + "/" + detail::manifest_name).exists())
+            continue;
           CacheEntry e;
           e.model_id = owner.name + "/" + unescape_name(name.name);
           e.directory = dir;
@@ -270,7 +414,7 @@ class ModelScopeCache {
   // Python's bookkeeping in a classic model directory; not model files.
   static bool is_bookkeeping(std::string_view name) {
     return name == ".msc" || name == ".mv" || name == ".mdl" || name == ".msc.corrupted" ||
-           name == ".mdl.corrupted" || name == "._____temp";
+           name == ".mdl.corrupted" || name == "._____temp" || name == detail::manifest_name;
   }
   // What an interrupted download leaves: modelscope_hub's "x.incomplete" and
   // "x.parallel_tmp", and the classic client's temp files "*.tmp".
@@ -373,6 +517,15 @@ class ModelScopeCache {
                                              std::string_view revision, std::vector<Probe>& probes,
                                              bool& permission_problem, bool list_unrecorded = true) {
     std::string bytes;
+    // Our manifest, where a modelres download left one: the hub's whole file list.
+    const std::string manifest_path = dir + "/" + detail::manifest_name;
+    const std::error_code manifest_error = detail::read_file(manifest_path, bytes, max_metadata_bytes);
+    if (!manifest_error) return probe_manifest(dir, manifest_path, bytes, layout, id, revision, probes);
+    if (manifest_error != std::errc::no_such_file_or_directory && manifest_error != std::errc::not_a_directory) {
+      probes.push_back({manifest_path, "cannot be read: " + manifest_error.message()});
+      if (manifest_error == std::errc::permission_denied)
+        return Error(errc::permission_denied, {}, "cannot read " + manifest_path).with_cause(manifest_error);
+    }
     const std::string msc_path = dir + "/.msc";
     std::error_code msc_error = detail::read_file(msc_path, bytes, max_metadata_bytes);
     if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
@@ -516,6 +669,48 @@ class ModelScopeCache {
     m.files = std::move(recorded_files);
     // .mv is written after the last file of a snapshot: without it the download never finished.
     m.completeness = version.empty() ? Completeness::unknown : Completeness::verified;
+    return m;
+  }
+
+  static result<ResolvedModel> probe_manifest(const std::string& dir, const std::string& path, const std::string& bytes,
+                                              const char* layout, const ModelId* id, std::string_view revision,
+                                              std::vector<Probe>& probes) {
+    auto parsed = detail::read_manifest(bytes, path);
+    if (!parsed) {
+      probes.push_back({path, "unreadable"});
+      return std::move(parsed).error();
+    }
+    detail::Manifest& man = parsed.value();
+    if (id && man.model != id->str()) {
+      probes.push_back({dir, "belongs to model " + detail::printable(man.model) + " (per .modelres)"});
+      return Error(errc::not_cached, {});
+    }
+    if (man.downloading) {
+      probes.push_back({dir, "a download into it has not finished"});
+      return Error(errc::incomplete, {}, "a modelres download of revision " + detail::printable(man.snapshot.revision) +
+                                             " into " + dir + " has not finished (or was interrupted)");
+    }
+    std::vector<std::string> missing;
+    ResolvedModel m;
+    for (HubFile& f : man.snapshot.files) {
+      const detail::FileStatus st = detail::status(dir + "/" + f.path);
+      if (!st.exists() || !st.is_regular)
+        missing.push_back(f.path);
+      else if (st.size != f.size)
+        missing.push_back(f.path + " (" + std::to_string(st.size) + " bytes, not " + std::to_string(f.size) + ")");
+      m.files.push_back({std::move(f.path), std::move(f.revision), f.size});
+    }
+    if (!missing.empty()) {
+      probes.push_back({dir, std::to_string(missing.size()) + " of " + std::to_string(m.files.size()) + " files missing or changed"});
+      return Error(errc::incomplete, {}, "missing or changed files recorded in .modelres: " + join_limited(missing));
+    }
+    MODELRES_TRYV(check_revision(dir, revision, man.snapshot.revision, probes));
+    probes.push_back({dir, "found"});
+    m.directory = dir;
+    m.model_id = man.model;
+    m.revision = man.snapshot.revision;
+    m.layout = layout;
+    m.completeness = Completeness::verified;
     return m;
   }
 

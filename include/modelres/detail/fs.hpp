@@ -4,6 +4,7 @@
 // make_directories is for downloads.
 #pragma once
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -155,6 +156,31 @@ inline std::error_code make_directories(const std::string& path) {
   return {};
 }
 
+// Writes a whole file under a temporary name in the same directory, syncs it,
+// and renames it over `path`: readers see the old file or the new one, never
+// a part. Permissions 0666 less the umask.
+inline std::error_code write_file_atomically(const std::string& path, std::string_view bytes) {
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd < 0) return last_error();
+  std::error_code ec;
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ec = last_error();
+      break;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  if (!ec && ::fsync(fd) != 0) ec = last_error();
+  ::close(fd);
+  if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = last_error();
+  if (ec) ::unlink(tmp.c_str());
+  return ec;
+}
+
 inline std::string environment(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
@@ -199,7 +225,7 @@ inline bool expand_tilde(std::string_view text, std::string& out) {
 }
 
 // A path from metadata is safe to join below a model directory: relative,
-// no "." or ".." component, no empty component, no NUL or backslash.
+// no "." or ".." component, no empty component, no control character or backslash.
 inline bool is_safe_relative_path(std::string_view p) {
   if (p.empty() || p.front() == '/' || p.size() > 4096) return false;
   std::size_t start = 0;
@@ -209,7 +235,7 @@ inline bool is_safe_relative_path(std::string_view p) {
     const std::string_view part = p.substr(start, end - start);
     if (part.empty() || part == "." || part == "..") return false;
     for (char c : part)
-      if (c == '\0' || c == '\\') return false;
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == '\\') return false;
     start = end + 1;
   }
   return true;

@@ -24,26 +24,12 @@
 
 #include "../detail/fs.hpp"
 #include "../error.hpp"
+#include "../hub_snapshot.hpp"
 #include "../model_ref.hpp"
 #include "../result.hpp"
 #include "../transports/transport_traits.hpp"
 
 namespace modelres {
-
-// One file of a model as the hub lists it.
-struct HubFile {
-  std::string path;       // repo-relative, '/'-separated, checked safe
-  std::uint64_t size = 0;
-  std::string sha256;     // lower-case hex; empty if the hub gave none
-  std::string revision;   // the commit that last changed the file (the client's cache key)
-};
-
-// What the hub says a revision of a model is.
-struct HubSnapshot {
-  std::string revision;     // branch or tag name
-  std::int64_t created_at = 0;
-  std::vector<HubFile> files;
-};
 
 struct ModelScopeHubOptions {
   std::string endpoint;  // empty: from the environment
@@ -111,6 +97,7 @@ class ModelScopeHub {
   // `revision` empty means master, as the current client has it (>= 1.33).
   result<HubSnapshot> snapshot(const ModelId& id, std::string_view revision) {
     HubSnapshot snap;
+    snap.endpoint = endpoint();
     MODELRES_TRY(resolved, resolve_revision(id, revision));
     snap.revision = std::move(resolved.first);
     snap.created_at = resolved.second;

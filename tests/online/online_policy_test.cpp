@@ -1,0 +1,267 @@
+// OnlinePolicy end to end: the test hub, CurlTransport, the real cache layout.
+#include <modelres/modelres.hpp>
+#include <modelres/policies/online.hpp>
+#include <modelres/transports/curl_transport.hpp>
+
+#include <sys/wait.h>
+
+#include <string>
+
+#include "../support/cache_builder.hpp"
+#include "../support/catch.hpp"
+#include "../support/test_hub.hpp"
+
+using namespace modelres;
+using testing::TempDir;
+using testing::TestHub;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
+
+using Online = Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>;
+
+Online online(const TestHub& hub, const TempDir& root, bool strict = false) {
+  OnlineOptions o;
+  o.strict = strict;
+  o.hub.endpoint = hub.endpoint();
+  o.fetch.backoff = std::chrono::milliseconds(10);
+  o.fetch.max_attempts = 2;
+  return Online(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
+}
+
+std::size_t file_requests(TestHub& hub) {
+  std::size_t n = 0;
+  for (const auto& r : hub.server().requests()) n += r.params.count("FilePath");
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("online: a cold cache is filled, verified, and readable by the Python client's layout", "[online][policy]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto r = online(hub, root).resolve(unet_id);
+  REQUIRE(r);
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  CHECK(r.value().directory == dir);
+  CHECK(r.value().revision == "master");
+  CHECK(r.value().completeness == Completeness::verified);
+  CHECK(r.value().hub_check == HubCheck::current);
+  for (const auto& f : testing::unet_on_hub().files) CHECK(testing::read_text(dir / f.path) == f.content);
+  // The client's metadata, as it writes it: .msc records with per-file commits, .mdl, .mv.
+  auto msc = detail::pickle::read(testing::read_text(dir / ".msc"));
+  REQUIRE(msc);
+  CHECK(msc.value().root_node().items.size() == 4);
+  CHECK(testing::read_text(dir / ".mv") == "Revision:master,CreatedAt:1713419382");
+  CHECK(testing::read_text(dir / ".mdl") == detail::pickle::Writer::dict_only({{"id", unet_id}}));
+  CHECK(fs::exists(dir / ".modelres"));
+  CHECK(fs::exists(root.path() / ".lock/iic___cv_unet_skin_retouching_torch"));
+  // Offline afterwards, completeness is proven by the manifest.
+  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  REQUIRE(offline);
+  CHECK(offline.value().completeness == Completeness::verified);
+  CHECK(offline.value().files.size() == 4);
+}
+
+TEST_CASE("online: a current cache costs two requests and no download", "[online][policy]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto resolver = online(hub, root);
+  REQUIRE(resolver.resolve(unet_id));
+  const std::size_t before = hub.server().requests().size();
+  auto again = resolver.resolve(unet_id);
+  REQUIRE(again);
+  CHECK(again.value().hub_check == HubCheck::current);
+  CHECK(hub.server().requests().size() - before == 2);
+}
+
+TEST_CASE("online: one changed file on the hub is the only download", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto resolver = online(hub, root);
+  REQUIRE(resolver.resolve(unet_id));
+  model.files[1].content = "# updated README\n";
+  model.files[1].revision = "ffffffffffffffffffffffffffffffffffffffff";
+  hub.add(model);
+  const std::size_t before = file_requests(hub);
+  auto r = resolver.resolve(unet_id);
+  REQUIRE(r);
+  CHECK(file_requests(hub) - before == 1);
+  CHECK(testing::read_text(r.value().directory / "README.md") == "# updated README\n");
+}
+
+TEST_CASE("online: files the Python client downloaded are verified by hash, not fetched again", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  // A classic cache with the hub's bytes, recorded in .msc at the hub's commits.
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  std::vector<detail::pickle::StringDict> records;
+  for (const auto& f : model.files) {
+    testing::write_file(dir / f.path, f.content);
+    records.push_back({{"Path", f.path}, {"Revision", f.revision}});
+  }
+  testing::write_file(dir / "pytorch_model.pt", "tampered");  // one file does not match
+  testing::write_file(dir / ".msc", detail::pickle::Writer::list_of_dicts(records));
+  auto r = online(hub, root).resolve(unet_id);
+  REQUIRE(r);
+  CHECK(r.value().directory == dir);
+  CHECK(file_requests(hub) == 1);
+  CHECK(testing::read_text(dir / "pytorch_model.pt") == model.files[2].content);
+}
+
+TEST_CASE("online: the hub gone, the cached model is served and marked unchecked", "[online][policy]") {
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  {
+    TestHub hub;
+    hub.add(testing::unet_on_hub());
+    hub.start();
+    REQUIRE(online(hub, root).resolve(unet_id));
+  }
+  TestHub gone;  // never started: nothing listens on its port
+  OnlineOptions o;
+  o.hub.endpoint = "http://127.0.0.1:1";
+  Online resolver(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
+  auto r = resolver.resolve(unet_id);
+  REQUIRE(r);
+  CHECK(r.value().hub_check == HubCheck::unavailable);
+  CHECK(r.value().hub_check_reason.find("hub unreachable") == 0);
+  CHECK(r.value().completeness == Completeness::verified);
+
+  o.strict = true;
+  Online strict(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
+  auto s = strict.resolve(unet_id);
+  REQUIRE_FALSE(s);
+  CHECK(s.error() == errc::hub_unreachable);
+  CHECK(s.error().reference == unet_id);
+
+  auto missing = resolver.resolve("iic/never_downloaded");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error() == errc::hub_unreachable);
+  CHECK(missing.error().looked_at.size() == 5);
+  CHECK(missing.error().detail.find("and the cache cannot serve it: model not cached") != std::string::npos);
+}
+
+TEST_CASE("online: MODELRES_OFFLINE and HF_HUB_OFFLINE, read at each call, make no request", "[online][policy]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv clear1("MODELRES_OFFLINE", "");
+  testing::ScopedEnv clear2("HF_HUB_OFFLINE", "");
+  auto resolver = online(hub, root);
+  REQUIRE(resolver.resolve(unet_id));
+  const std::size_t before = hub.server().requests().size();
+  for (const char* name : {"MODELRES_OFFLINE", "HF_HUB_OFFLINE"}) {
+    testing::ScopedEnv on(name, "1");
+    auto r = resolver.resolve(unet_id);
+    REQUIRE(r);
+    CHECK(r.value().hub_check == HubCheck::offline);
+    CHECK(r.value().hub_check_reason == std::string(name) + " is set");
+    CHECK(resolver.resolve("iic/absent").error() == errc::not_cached);
+  }
+  CHECK(hub.server().requests().size() == before);
+}
+
+TEST_CASE("online: a hostile file list writes nothing anywhere", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  model.extra_entries.push_back({{"Path", "../../../../escape.txt"}, {"Type", "blob"}, {"Size", 1},
+                                 {"Sha256", testing::sha256_hex("x")}, {"Revision", "r"}});
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto r = online(hub, root, /*strict=*/true).resolve(unet_id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::unsafe_file_list);
+  CHECK(testing::tree_state(root.path()).empty());
+  CHECK(file_requests(hub) == 0);
+}
+
+TEST_CASE("online: a wrong checksum is an error and the model is not served", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  model.files[2].sha256 = testing::sha256_hex("not these bytes");
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto r = online(hub, root).resolve(unet_id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::checksum_mismatch);
+  CHECK(r.error().reference == unet_id);
+  CHECK_FALSE(fs::exists(root.path() / "models/iic/cv_unet_skin_retouching_torch/pytorch_model.pt"));
+  CHECK_FALSE(Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id));
+}
+
+TEST_CASE("online: two processes resolving one model both succeed and fetch each file once", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  hub.add(model);
+  // Slow files, so that the two processes overlap.
+  hub.intercept([](const httplib::Request& req, httplib::Response&) {
+    if (req.has_param("FilePath")) std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    return false;
+  });
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  std::vector<pid_t> children;
+  for (int i = 0; i < 2; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      auto r = online(hub, root).resolve(unet_id);
+      ::_exit(r && r.value().completeness == Completeness::verified ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(file_requests(hub) == model.files.size());
+  for (const auto& f : model.files)
+    CHECK(testing::read_text(root.path() / "models/iic/cv_unet_skin_retouching_torch" / f.path) == f.content);
+}
+
+TEST_CASE("online: a download that dies half-way leaves a directory that is not served", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  hub.add(model);
+  hub.intercept([](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("FilePath") != "pytorch_model.pt") return false;
+    TestHub::envelope_error(res, 403, "forbidden");  // a hard failure after other files landed
+    return true;
+  });
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto r = online(hub, root, /*strict=*/true).resolve(unet_id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::unauthorized);
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  CHECK(fs::exists(dir / "configuration.json"));  // verified files stay for the next run
+  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  REQUIRE_FALSE(offline);
+  CHECK(offline.error() == errc::incomplete);
+  CHECK(offline.error().detail.find("has not finished") != std::string::npos);
+}
