@@ -1,6 +1,7 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
-//   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--json]
+//   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--json]
+//   modelres download MODEL... [--revision R] [--cache-dir DIR] [--endpoint URL]
 //   modelres ls [--cache-dir DIR] [--json]
 //
 // `resolve` prints the directory on stdout and nothing else; errors go to
@@ -9,6 +10,10 @@
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
 //   9 network   10 cancelled   11 the hub refused or answered wrongly
 #include <modelres/modelres.hpp>
+#include <modelres/policies/online.hpp>
+#include <modelres/transports/curl_transport.hpp>
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -16,6 +21,8 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+
+#include "progress_bar.hpp"
 
 namespace {
 
@@ -72,9 +79,11 @@ int exit_code_for(const modelres::Error& e) {
 json to_json(const modelres::ResolvedModel& m) {
   json files = json::array();
   for (const auto& f : m.files) files.push_back({{"path", f.path}, {"revision", f.revision}, {"size", f.size}});
-  return {{"directory", m.directory.native()}, {"model", m.model_id},      {"revision", m.revision},
+  json out = {{"directory", m.directory.native()}, {"model", m.model_id},      {"revision", m.revision},
           {"layout", m.layout},                {"files", std::move(files)}, {"size", m.total_size()},
-          {"completeness", to_string(m.completeness)}};
+          {"completeness", to_string(m.completeness)}, {"hub_check", to_string(m.hub_check)}};
+  if (!m.hub_check_reason.empty()) out["hub_check_reason"] = m.hub_check_reason;
+  return out;
 }
 
 json to_json(const modelres::Error& e) {
@@ -95,36 +104,66 @@ json to_json(const modelres::Error& e) {
 // json::dump replaces invalid UTF-8 (paths are bytes) instead of throwing.
 std::string dump(const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); }
 
-std::string human_size(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) v /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
+using modelres_tools::human_size;
 
-int resolve_command(const std::string& reference, const std::string& revision, const std::string& cache_dir, bool as_json) {
-  modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache> resolver{
-      modelres::ModelScopeCache(cache_dir)};
-  modelres::ResolveOptions options;
-  options.revision = revision;
-  auto model = resolver.resolve(reference, options);
+struct Request {
+  std::string revision, cache_dir, endpoint;
+  bool local_only = false, strict = false, as_json = false;
+};
+
+// Reports a resolve; returns its exit code.
+int report(const modelres::result<modelres::ResolvedModel>& model, bool as_json) {
   if (!model) {
-    if (as_json)
-      std::cout << dump({{"ok", false}, {"error", to_json(model.error())}}) << "\n";
+    if (as_json) std::cout << dump({{"ok", false}, {"error", to_json(model.error())}}) << "\n";
     std::cerr << "modelres: " << model.error().message() << "\n";
     return exit_code_for(model.error());
   }
+  const modelres::ResolvedModel& m = model.value();
+  if (m.hub_check == modelres::HubCheck::unavailable)
+    std::cerr << "modelres: the hub could not be asked, serving the cached copy unchecked: " << m.hub_check_reason << "\n";
   if (as_json) {
-    json j = to_json(model.value());
+    json j = to_json(m);
     j["ok"] = true;
     std::cout << dump(j) << "\n";
   } else {
-    std::cout << model.value().directory.native() << "\n";
+    std::cout << m.directory.native() << "\n";
   }
   return ok;
+}
+
+modelres::result<modelres::ResolvedModel> resolve_one(const std::string& reference, const Request& req, bool show_progress) {
+  modelres::ResolveOptions options;
+  options.revision = req.revision;
+  modelres::ModelScopeCache cache(req.cache_dir);
+  if (req.local_only)
+    return modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache>(cache).resolve(reference, options);
+  modelres::OnlineOptions online;
+  online.strict = req.strict;
+  online.hub.endpoint = req.endpoint;
+  modelres_tools::ProgressBar bar;
+  if (show_progress) online.fetch.on_progress = [&bar](const modelres::FetchProgress& p) { bar(p); };
+  using Online = modelres::FirstOf<modelres::PathPolicy, modelres::OnlinePolicy<modelres::CurlTransport>>;
+  modelres::Resolver<Online, modelres::ModelScopeCache> resolver(
+      cache, Online(modelres::PathPolicy{}, modelres::OnlinePolicy<modelres::CurlTransport>(online)));
+  auto r = resolver.resolve(reference, options);
+  bar.finish();
+  return r;
+}
+
+int resolve_command(const std::string& reference, const Request& req) {
+  return report(resolve_one(reference, req, !req.as_json && ::isatty(2)), req.as_json);
+}
+
+// Pre-seeds a cache for copying to an offline machine: every model fetched
+// and verified, none served from a stale copy.
+int download_command(const std::vector<std::string>& models, Request req) {
+  req.strict = true;
+  int first_failure = ok;
+  for (const auto& model : models) {
+    const int rc = report(resolve_one(model, req, ::isatty(2)), false);
+    if (rc != ok && first_failure == ok) first_failure = rc;
+  }
+  return first_failure;
 }
 
 int ls_command(const std::string& cache_dir, bool as_json) {
@@ -173,19 +212,28 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("modelres ") + MODELRES_VERSION_STRING);
   app.require_subcommand(1);
 
-  std::string reference, revision, cache_dir;
-  bool local_only = false, as_json = false;
+  std::string reference;
+  std::vector<std::string> models;
+  Request req;
 
   CLI::App* resolve = app.add_subcommand("resolve", "Print the local directory of a model id or path");
   resolve->add_option("MODEL", reference, "owner/name, or a path (/abs, ./rel, ~/dir)")->required();
-  resolve->add_option("--revision", revision, "branch or tag the cached model must hold");
-  resolve->add_option("--cache-dir", cache_dir, "ModelScope cache root (default: $MODELSCOPE_CACHE, else ~/.cache/modelscope)");
-  resolve->add_flag("--local-only", local_only, "use the cache only, never the network");
-  resolve->add_flag("--json", as_json, "print a JSON object on stdout, errors included");
+  resolve->add_option("--revision", req.revision, "branch or tag (default: master)");
+  resolve->add_option("--cache-dir", req.cache_dir, "ModelScope cache root (default: $MODELSCOPE_CACHE, else ~/.cache/modelscope)");
+  resolve->add_flag("--local-only", req.local_only, "use the cache only, never the network");
+  resolve->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
+  resolve->add_flag("--strict", req.strict, "fail if the hub cannot be asked, instead of serving the cached copy");
+  resolve->add_flag("--json", req.as_json, "print a JSON object on stdout, errors included");
+
+  CLI::App* download = app.add_subcommand("download", "Fetch models into the cache, verified (to copy to an offline machine)");
+  download->add_option("MODEL", models, "owner/name ...")->required();
+  download->add_option("--revision", req.revision, "branch or tag (default: master)");
+  download->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");
+  download->add_option("--endpoint", req.endpoint, "hub URL");
 
   CLI::App* ls = app.add_subcommand("ls", "List the models in the cache, in every layout");
-  ls->add_option("--cache-dir", cache_dir, "ModelScope cache root");
-  ls->add_flag("--json", as_json, "print a JSON array");
+  ls->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");
+  ls->add_flag("--json", req.as_json, "print a JSON array");
 
   try {
     app.parse(argc, argv);
@@ -194,12 +242,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? ok : usage;
   }
 
-  if (resolve->parsed()) {
-    if (!local_only) {
-      std::cerr << "modelres: online resolution is not in this build yet; pass --local-only to use the cache\n";
-      return usage;
-    }
-    return resolve_command(reference, revision, cache_dir, as_json);
-  }
-  return ls_command(cache_dir, as_json);
+  if (resolve->parsed()) return resolve_command(reference, req);
+  if (download->parsed()) return download_command(models, req);
+  return ls_command(req.cache_dir, req.as_json);
 }

@@ -70,16 +70,37 @@ TEST_CASE("cli: each error class has its exit code, errors on stderr with the pa
   CHECK(incomplete.err.find("missing files recorded in .msc: README.md") != std::string::npos);
 }
 
-TEST_CASE("cli: usage errors and the not-yet-online mode exit 2", "[cli]") {
+TEST_CASE("cli: usage errors exit 2", "[cli]") {
   CHECK(run_command({cli}).status == 2);
   CHECK(run_command({cli, "resolve"}).status == 2);
   CHECK(run_command({cli, "frobnicate"}).status == 2);
-  auto online = resolve({unet});
-  CHECK(online.status == 2);
-  CHECK(online.err.find("--local-only") != std::string::npos);
+  CHECK(run_command({cli, "download"}).status == 2);
   auto version = run_command({cli, "--version"});
   CHECK(version.status == 0);
   CHECK(version.out.find(MODELRES_VERSION_STRING) != std::string::npos);
+}
+
+TEST_CASE("cli: online with no hub: the cached copy, said to be unchecked; else exit 9", "[cli]") {
+  TempDir root;
+  const fs::path dir = testing::lay_out_classic(root.path() / "models" / unet);
+  // Nothing listens on port 1 of the loopback address: the hub cannot be asked.
+  const std::string nowhere = "http://127.0.0.1:1";
+  auto cached = resolve({unet, "--endpoint", nowhere, "--cache-dir", root.str()});
+  CHECK(cached.status == 0);
+  CHECK(cached.out == dir.native() + "\n");
+  CHECK(cached.err.find("the hub could not be asked, serving the cached copy unchecked: hub unreachable") == 0);
+
+  auto strict = resolve({unet, "--endpoint", nowhere, "--strict", "--cache-dir", root.str()});
+  CHECK(strict.status == 9);
+  CHECK(strict.out.empty());
+
+  auto absent = resolve({"iic/absent", "--endpoint", nowhere, "--cache-dir", root.str()});
+  CHECK(absent.status == 9);
+  CHECK(absent.err.find("and the cache cannot serve it: model not cached") != std::string::npos);
+
+  auto offline = resolve({unet, "--json", "--cache-dir", root.str()}, {{"MODELRES_OFFLINE", "1"}});
+  CHECK(offline.status == 0);
+  CHECK(nlohmann::json::parse(offline.out)["hub_check"] == "offline");
 }
 
 TEST_CASE("cli: --json for scripts, on success and on error", "[cli]") {
