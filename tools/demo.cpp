@@ -1,51 +1,31 @@
-// The demo: lays out a sample ModelScope cache in a temporary directory, the
-// way the Python client writes it, then resolves from it with each policy,
-// a typed miss included. Exits non-zero if any outcome is not the expected one.
+// The demo: the scenario modelres exists for, end to end, on this machine.
+//
+// 1. An embedded ModelScope hub on 127.0.0.1 serves a small generated model.
+// 2. OnlinePolicy resolves it: asks the hub, downloads (progress bar), verifies.
+// 3. The hub goes away. The same call still resolves, and says the copy is unchecked.
+// 4. LocalOnlyPolicy and PathPolicy resolve it with no network code at all;
+//    a cache written by the Python client (>= 1.38 layout) resolves too;
+//    a model never downloaded is a typed miss naming every path looked at.
+//
+// Exits non-zero if any outcome is not the expected one.
 #include <modelres/modelres.hpp>
+#include <modelres/policies/online.hpp>
+#include <modelres/transports/curl_transport.hpp>
+
+#include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <vector>
+
+#include "progress_bar.hpp"
+#include "test_hub.hpp"  // tests/support: the loopback hub the tests use
 
 namespace fs = std::filesystem;
 using namespace modelres;
 
 namespace {
-
-void write(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-}
-
-// modelscope 1.23-1.37: models/owner/name with the client's .msc, .mdl and .mv.
-fs::path lay_out_classic(const fs::path& root) {
-  const fs::path dir = root / "models/iic/cv_unet_skin_retouching_torch";
-  const std::vector<std::pair<std::string, std::string>> files = {
-      {"configuration.json", R"({"framework": "pytorch", "task": "skin-retouching"})"},
-      {"README.md", "# cv_unet_skin_retouching_torch\n"},
-      {"pytorch_model.pt", std::string(64 * 1024, '\x2a')},
-  };
-  std::vector<detail::pickle::StringDict> records;
-  for (const auto& [path, content] : files) {
-    write(dir / path, content);
-    records.push_back({{"Path", path}, {"Revision", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9"}});
-  }
-  write(dir / ".msc", detail::pickle::Writer::list_of_dicts(records));
-  write(dir / ".mdl", detail::pickle::Writer::dict_only({{"id", "iic/cv_unet_skin_retouching_torch"}}));
-  write(dir / ".mv", "Revision:master,CreatedAt:1713419382");
-  return dir;
-}
-
-// modelscope >= 1.38: models/owner--name/snapshots/revision, files only.
-fs::path lay_out_snapshot(const fs::path& root) {
-  const fs::path dir = root / "models/Qwen--Qwen2.5-0.5B-Instruct/snapshots/master";
-  write(dir / "config.json", R"({"model_type": "qwen2"})");
-  write(dir / "model.safetensors", std::string(32 * 1024, '\x01'));
-  return dir;
-}
 
 int failures = 0;
 
@@ -54,54 +34,94 @@ void show(const char* title, const result<ResolvedModel>& r, bool expect_ok, err
   if (r) {
     const ResolvedModel& m = r.value();
     std::printf("   directory    %s\n   model        %s\n   revision     %s\n   layout       %s\n"
-                "   files        %zu (%llu bytes)\n   completeness %s\n",
+                "   files        %zu (%s)\n   completeness %s\n   hub check    %s%s%s\n",
                 m.directory.c_str(), m.model_id.empty() ? "-" : m.model_id.c_str(),
                 m.revision.empty() ? "-" : m.revision.c_str(), m.layout.c_str(), m.files.size(),
-                static_cast<unsigned long long>(m.total_size()), to_string(m.completeness));
+                modelres_tools::human_size(m.total_size()).c_str(), to_string(m.completeness), to_string(m.hub_check),
+                m.hub_check_reason.empty() ? "" : ": ", m.hub_check_reason.c_str());
   } else {
-    std::printf("   error %s (%d)\n   %s\n", to_string(static_cast<errc>(r.error().code.value())),
-                r.error().code.value(), r.error().message().c_str());
+    std::printf("   error %s (%d)\n   %s\n", to_string(static_cast<errc>(r.error().code.value())), r.error().code.value(),
+                r.error().message().c_str());
   }
-  const bool as_expected = expect_ok ? bool(r) : (!r && r.error() == expected);
-  if (!as_expected) {
+  if (expect_ok ? !r : (r || r.error() != expected)) {
     ++failures;
     std::printf("   ^ UNEXPECTED\n");
   }
 }
 
+testing::HubModelSpec demo_model() {
+  return {"iic/cv_unet_skin_retouching_torch",
+          {"master"},
+          {"v1.0.3"},
+          {{"configuration.json", R"({"framework": "pytorch", "task": "skin-retouching"})",
+            "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
+           {"README.md", "# cv_unet_skin_retouching_torch\n", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
+           {"pytorch_model.pt", testing::pattern_bytes(24u << 20, 7), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr},
+           {"assets/weights/joint.pth", testing::pattern_bytes(3u << 20, 9), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567",
+            nullptr}},
+          {}};
+}
+
 }  // namespace
 
 int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep the story in order with the bar on stderr
+  ::unsetenv("MODELRES_OFFLINE");  // the demo shows the online path; it talks to 127.0.0.1 only
+  ::unsetenv("HF_HUB_OFFLINE");
   std::string tmpl = (fs::temp_directory_path() / "modelres-demo-XXXXXX").native();
   if (!::mkdtemp(tmpl.data())) return 1;
   const fs::path root = tmpl;
-  const fs::path classic = lay_out_classic(root);
-  const fs::path snapshot = lay_out_snapshot(root);
-  std::printf("A sample ModelScope cache at %s:\n  %s  (modelscope 1.23-1.37)\n  %s  (modelscope >= 1.38)\n",
-              root.c_str(), classic.c_str(), snapshot.c_str());
-
   ModelScopeCache cache(root);
+
+  auto hub = std::make_unique<testing::TestHub>();
+  hub->add(demo_model());
+  // Paced at ~40 MB/s, so that the progress bar can be seen.
+  hub->intercept([](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("FilePath") != "pytorch_model.pt") return false;
+    static const std::string bytes = testing::pattern_bytes(24u << 20, 7);
+    res.set_content_provider(bytes.size(), "application/octet-stream", [](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+      const std::size_t n = std::min<std::size_t>(1u << 20, bytes.size() - offset);
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      return sink.write(bytes.data() + offset, n);
+    });
+    return true;
+  });
+  hub->start();
+  const std::string endpoint = hub->endpoint();
+  std::printf("An embedded ModelScope hub serves iic/cv_unet_skin_retouching_torch (27 MiB) at %s\n", endpoint.c_str());
+  std::printf("The cache is %s\n", root.c_str());
+
+  OnlineOptions online;
+  online.hub.endpoint = endpoint;
+  modelres_tools::ProgressBar bar;
+  if (::isatty(2)) online.fetch.on_progress = [&bar](const FetchProgress& p) { bar(p); };
+  Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache> resolver{cache, OnlinePolicy<CurlTransport>(online)};
+
+  std::printf("\n== OnlinePolicy: ask the hub, download, verify\n");
+  auto first = resolver.resolve("iic/cv_unet_skin_retouching_torch");
+  bar.finish();
+  show("OnlinePolicy: first resolve", first, true);
+  if (first && first.value().hub_check != HubCheck::current) ++failures;
+
+  hub.reset();  // the hub goes away: the factory's network is down
+  std::printf("\n(the hub at %s is stopped)\n", endpoint.c_str());
+  auto fallback = resolver.resolve("iic/cv_unet_skin_retouching_torch");
+  show("OnlinePolicy, hub gone: the same call", fallback, true);
+  if (fallback && fallback.value().hub_check != HubCheck::unavailable) ++failures;
+
   Resolver<LocalOnlyPolicy, ModelScopeCache> local_only{cache};
   Resolver<PathPolicy, ModelScopeCache> by_path{cache};
-  Resolver<DefaultOfflinePolicy, ModelScopeCache> either{cache};
+  show("LocalOnlyPolicy (no network code compiled in)", local_only.resolve("iic/cv_unet_skin_retouching_torch"), true);
+  if (first) show("PathPolicy: the directory itself", by_path.resolve(first.value().directory.native()), true);
 
-  show("LocalOnlyPolicy: iic/cv_unet_skin_retouching_torch", local_only.resolve("iic/cv_unet_skin_retouching_torch"), true);
-  show("LocalOnlyPolicy: Qwen/Qwen2.5-0.5B-Instruct (newest layout)", local_only.resolve("Qwen/Qwen2.5-0.5B-Instruct"), true);
-  show("PathPolicy: the directory itself", by_path.resolve(classic.native()), true);
-  show("FirstOf<PathPolicy, LocalOnlyPolicy>: an id", either.resolve("iic/cv_unet_skin_retouching_torch"), true);
-  show("FirstOf<PathPolicy, LocalOnlyPolicy>: a path", either.resolve(snapshot.native()), true);
+  // A cache the Python client (modelscope >= 1.38) wrote: files only, no metadata.
+  const fs::path snapshot = root / "models/Qwen--Qwen2.5-0.5B-Instruct/snapshots/master";
+  fs::create_directories(snapshot);
+  std::ofstream(snapshot / "config.json") << R"({"model_type": "qwen2"})";
+  show("LocalOnlyPolicy: a model the Python client downloaded", local_only.resolve("Qwen/Qwen2.5-0.5B-Instruct"), true);
 
-  ResolveOptions v103;
-  v103.revision = "v1.0.3";
-  show("LocalOnlyPolicy, pinned to a revision the cache does not hold",
-       local_only.resolve("iic/cv_unet_skin_retouching_torch", v103), false, errc::revision_mismatch);
   show("LocalOnlyPolicy: a model never downloaded (the typed miss)", local_only.resolve("damo/not_downloaded"), false,
        errc::not_cached);
-  show("LocalOnlyPolicy: an id that tries to leave the cache", local_only.resolve("../../etc/passwd"), false,
-       errc::invalid_model_id);
-  fs::remove(classic / "pytorch_model.pt");
-  show("LocalOnlyPolicy: after a weight file went missing", local_only.resolve("iic/cv_unet_skin_retouching_torch"),
-       false, errc::incomplete);
 
   std::error_code ec;
   fs::remove_all(root, ec);

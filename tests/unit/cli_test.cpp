@@ -158,5 +158,7 @@ TEST_CASE("demo: every outcome as expected", "[cli][demo]") {
   auto demo = run_command({MODELRES_DEMO});
   CHECK(demo.status == 0);
   CHECK(demo.out.find("demo: every outcome as expected") != std::string::npos);
+  CHECK(demo.out.find("hub check    current") != std::string::npos);
+  CHECK(demo.out.find("hub check    unavailable: hub unreachable") != std::string::npos);
   CHECK(demo.out.find("error not_cached (7)") != std::string::npos);
 }
