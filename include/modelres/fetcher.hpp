@@ -2,8 +2,10 @@
 //
 // Each file streams to PARTIAL_DIR/path.incomplete, is hashed while it
 // streams (no second read), is checked against the size and Sha256 the hub
-// listed, is fsync'ed, then renamed to FINAL_DIR/path: nothing partial is ever
-// visible under a final name. An interrupted file resumes, in this run or the
+// listed, then renamed to FINAL_DIR/path: nothing partial is ever visible
+// under a final name. Writeback starts at once; waiting for the disk is left
+// to whoever declares the set complete (ModelScopeCache::commit syncs every
+// file before it writes the manifest), so disk and network overlap. An interrupted file resumes, in this run or the
 // next, with Range: only a 206 whose Content-Range starts where the partial file
 // ends is appended to; a 200 restarts the file from zero. Failed attempts back
 // off exponentially and honour Retry-After. Files download in parallel (one
@@ -283,7 +285,9 @@ class Fetcher {
           continue;
         }
       }
-      if (::fsync(file.fd) != 0) return file_system_error(partial_path, detail::last_error(), "cannot sync");
+      // Durability is the committer's (it syncs every file before declaring the
+      // model complete); starting the writeback now overlaps it with the network.
+      detail::start_writeback(file.fd);
       if (::rename(partial_path.c_str(), final_path.c_str()) != 0)
         return file_system_error(final_path, detail::last_error(), "cannot move into place");
       return success();

@@ -35,7 +35,7 @@ struct HubFileSpec {
   std::string path;
   std::string content;
   std::string revision = "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9";  // the file's last commit
-  nlohmann::json sha256;  // null: computed from content; a string: served as is (a wrong one, say)
+  nlohmann::json sha256;  // null: computed from content when added; a string: served as is (a wrong one, say)
 };
 
 struct HubModelSpec {
@@ -70,7 +70,7 @@ class TestHub {
         const std::string name = f.path.substr(f.path.rfind('/') + 1);
         files.push_back({{"CommitMessage", "update"}, {"CommittedDate", 1667548386}, {"InCheck", false},
                          {"IsLFS", f.content.size() > 1024}, {"Mode", "33188"}, {"Name", name}, {"Path", f.path},
-                         {"Revision", f.revision}, {"Sha256", f.sha256.is_null() ? nlohmann::json(sha256_hex(f.content)) : f.sha256},
+                         {"Revision", f.revision}, {"Sha256", f.sha256},
                          {"Size", f.content.size()}, {"Type", "blob"}});
       }
       files.push_back({{"Name", "assets"}, {"Path", "assets"}, {"Type", "tree"}, {"Size", 0}, {"Revision", "x"}});
@@ -90,6 +90,9 @@ class TestHub {
   }
 
   void add(HubModelSpec m) {
+    // Hashed once here, not on every listing (a real hub stores it).
+    for (auto& f : m.files)
+      if (f.sha256.is_null()) f.sha256 = sha256_hex(f.content);
     std::lock_guard<std::mutex> lock(mutex_);
     models_[m.id] = std::move(m);
   }

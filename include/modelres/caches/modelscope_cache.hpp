@@ -56,6 +56,7 @@ struct WriteTarget {
   std::string partial_dir;             // partial downloads
   std::string lock_path;               // the Python client's lock file for this model
   std::vector<HubFile> manifest_files; // what our manifest proves (path, size, sha256)
+  std::string manifest_revision;       // the revision our manifest records
   std::vector<CachedFile> recorded;    // the Python client's .msc records (path, commit)
 
   std::string file(const std::string& relative) const { return model_dir + "/" + relative; }
@@ -66,6 +67,7 @@ struct WritePlan {
   std::vector<HubFile> present;      // proven present by our manifest: size and sha256 match
   std::vector<HubFile> to_verify;    // on disk and recorded by the Python client at this commit: hash before trusting
   std::vector<HubFile> to_download;  // everything else
+  bool up_to_date = false;           // our manifest already records exactly this snapshot: nothing to write
 };
 
 class ModelScopeCache {
@@ -147,7 +149,10 @@ class ModelScopeCache {
     if (!detail::read_file(manifest_path, bytes, max_metadata_bytes)) {
       auto m = detail::read_manifest(bytes, manifest_path);
       // A damaged manifest proves nothing; the files are checked as if it were absent.
-      if (m && m.value().model == id.str() && !m.value().downloading) t.manifest_files = std::move(m).value().snapshot.files;
+      if (m && m.value().model == id.str() && !m.value().downloading) {
+        t.manifest_revision = m.value().snapshot.revision;
+        t.manifest_files = std::move(m).value().snapshot.files;
+      }
     }
     if (!detail::read_file(t.model_dir + "/.msc", bytes, max_metadata_bytes)) {
       auto doc = detail::pickle::read(bytes);
@@ -180,6 +185,8 @@ class ModelScopeCache {
       else
         p.to_download.push_back(f);
     }
+    p.up_to_date = p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
+                   target.manifest_revision == snapshot.revision;
     return p;
   }
 
@@ -201,6 +208,14 @@ class ModelScopeCache {
   // Python client's .msc, .mdl and .mv (so it sees the model as cached), then
   // our manifest, last. Each written under a temporary name and renamed.
   result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
+    // Every file on disk before anything says the model is complete: after a
+    // crash, a manifest never vouches for data that did not reach the disk.
+    for (const HubFile& f : snapshot.files) {
+      if (auto ec = detail::sync_to_disk(target.file(f.path)))
+        return Error(errc::io_error, id.str(), "cannot sync " + target.file(f.path)).with_cause(ec);
+    }
+    if (auto ec = detail::sync_to_disk(target.model_dir))
+      return Error(errc::io_error, id.str(), "cannot sync " + target.model_dir).with_cause(ec);
     std::vector<detail::pickle::StringDict> records;
     ResolvedModel m;
     for (const HubFile& f : snapshot.files) {

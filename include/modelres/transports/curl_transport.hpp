@@ -265,6 +265,8 @@ class CurlTransport {
     }
     if (headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
+    // Larger reads: fewer callbacks and writes for multi-GB files (libcurl's default is 16 KiB).
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &CurlTransport::on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &ex);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &CurlTransport::on_body);
