@@ -1,7 +1,7 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
 //   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--json]
-//   modelres download MODEL... [--revision R] [--cache-dir DIR] [--endpoint URL]
+//   modelres download MODEL... [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P]
 //   modelres ls [--cache-dir DIR] [--json]
 //
 // `resolve` prints the directory on stdout and nothing else; errors go to
@@ -108,6 +108,7 @@ using modelres_tools::human_size;
 
 struct Request {
   std::string revision, cache_dir, endpoint;
+  std::vector<std::string> include, exclude;
   bool local_only = false, strict = false, as_json = false;
 };
 
@@ -134,6 +135,8 @@ int report(const modelres::result<modelres::ResolvedModel>& model, bool as_json)
 modelres::result<modelres::ResolvedModel> resolve_one(const std::string& reference, const Request& req, bool show_progress) {
   modelres::ResolveOptions options;
   options.revision = req.revision;
+  options.allow_patterns = req.include;
+  options.ignore_patterns = req.exclude;
   modelres::ModelScopeCache cache(req.cache_dir);
   if (req.local_only)
     return modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache>(cache).resolve(reference, options);
@@ -223,6 +226,8 @@ int main(int argc, char** argv) {
   resolve->add_flag("--local-only", req.local_only, "use the cache only, never the network");
   resolve->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
   resolve->add_flag("--strict", req.strict, "fail if the hub cannot be asked, instead of serving the cached copy");
+  resolve->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
+  resolve->add_option("--exclude", req.exclude, "do not download files matching");
   resolve->add_flag("--json", req.as_json, "print a JSON object on stdout, errors included");
 
   CLI::App* download = app.add_subcommand("download", "Fetch models into the cache, verified (to copy to an offline machine)");
@@ -230,6 +235,8 @@ int main(int argc, char** argv) {
   download->add_option("--revision", req.revision, "branch or tag (default: master)");
   download->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");
   download->add_option("--endpoint", req.endpoint, "hub URL");
+  download->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
+  download->add_option("--exclude", req.exclude, "do not download files matching");
 
   CLI::App* ls = app.add_subcommand("ls", "List the models in the cache, in every layout");
   ls->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace modelres {
 
@@ -9,6 +10,12 @@ struct ResolveOptions {
   // Branch or tag. Empty: not pinned, whatever the cache holds is served
   // (for the snapshot layout: "master", else its only snapshot).
   std::string revision;
+  // Online downloads only: which of the model's files to fetch, as the Python
+  // client's allow_patterns / ignore_patterns (fnmatch, where '*' matches '/'
+  // too; "dir/" means "dir/*"). Empty allow: every file. A cache lookup
+  // ignores them.
+  std::vector<std::string> allow_patterns;
+  std::vector<std::string> ignore_patterns;
 };
 
 }  // namespace modelres

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "../support/cache_builder.hpp"
 #include "../support/catch.hpp"
 #include "../support/http_server.hpp"
 
@@ -276,4 +277,39 @@ TEST_CASE("curl: the sink or a flag cancels", "[online][transport]") {
   REQUIRE_FALSE(by_flag);
   CHECK(by_flag.error() == errc::cancelled);
   CHECK(got.body.size() < (4u << 20));
+}
+
+TEST_CASE("curl: HTTP_PROXY (either case) is used, NO_PROXY is honoured", "[online][transport]") {
+  // A forward proxy on 127.0.0.1 that answers every request itself.
+  HttpServer proxy;
+  proxy.routes().Get(R"(.*)", [](const httplib::Request&, httplib::Response& res) { res.set_content("via proxy", "text/plain"); });
+  proxy.start();
+  HttpServer origin("127.0.0.2");
+  add_bytes_route(origin, "direct");
+  origin.start();
+  testing::ScopedEnv lower("http_proxy", "");
+  testing::ScopedEnv no_proxy_lower("no_proxy", "");
+  CurlTransport t;
+  {
+    testing::ScopedEnv upper("HTTP_PROXY", proxy.url());
+    testing::ScopedEnv no("NO_PROXY", "");
+    Collected got;
+    REQUIRE(t.send(get(origin.url("/bytes")), got.sink()));
+    CHECK(got.body == "via proxy");
+    CHECK(proxy.requests().size() == 1);
+  }
+  {
+    testing::ScopedEnv upper("HTTP_PROXY", proxy.url());
+    testing::ScopedEnv no("NO_PROXY", "127.0.0.2");
+    Collected got;
+    REQUIRE(t.send(get(origin.url("/bytes")), got.sink()));
+    CHECK(got.body == "direct");
+  }
+  {
+    testing::ScopedEnv lower_set("http_proxy", proxy.url());
+    testing::ScopedEnv no("NO_PROXY", "");
+    Collected got;
+    REQUIRE(t.send(get(origin.url("/bytes")), got.sink()));
+    CHECK(got.body == "via proxy");
+  }
 }

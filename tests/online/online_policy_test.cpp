@@ -9,6 +9,7 @@
 
 #include "../support/cache_builder.hpp"
 #include "../support/catch.hpp"
+#include "../support/http_server.hpp"
 #include "../support/test_hub.hpp"
 
 using namespace modelres;
@@ -264,4 +265,73 @@ TEST_CASE("online: a download that dies half-way leaves a directory that is not 
   REQUIRE_FALSE(offline);
   CHECK(offline.error() == errc::incomplete);
   CHECK(offline.error().detail.find("has not finished") != std::string::npos);
+}
+
+TEST_CASE("online: allow and ignore patterns choose the files, as the client's do", "[online][policy]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  hub.start();
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  const auto files_of = [](const ResolvedModel& m) {
+    std::vector<std::string> out;
+    for (const auto& f : m.files) out.push_back(f.path);
+    return out;
+  };
+  {
+    TempDir root;
+    ResolveOptions o;
+    o.ignore_patterns = {"*.pt"};
+    auto r = online(hub, root).resolve(unet_id, o);
+    REQUIRE(r);
+    CHECK(files_of(r.value()) == std::vector<std::string>{"configuration.json", "README.md", "assets/weights/joint.pth"});
+    CHECK_FALSE(fs::exists(r.value().directory / "pytorch_model.pt"));
+  }
+  {
+    TempDir root;
+    ResolveOptions o;
+    o.allow_patterns = {"*.json", "assets/"};  // "assets/" is "assets/*", and '*' crosses '/'
+    auto r = online(hub, root).resolve(unet_id, o);
+    REQUIRE(r);
+    CHECK(files_of(r.value()) == std::vector<std::string>{"configuration.json", "assets/weights/joint.pth"});
+    // Asking again for everything fetches only what is missing.
+    const std::size_t before = file_requests(hub);
+    auto all = online(hub, root).resolve(unet_id);
+    REQUIRE(all);
+    CHECK(all.value().files.size() == 4);
+    CHECK(file_requests(hub) - before == 2);
+  }
+}
+
+TEST_CASE("online: files redirected to a CDN host arrive verified, and the token stays with the hub", "[online][policy]") {
+  const auto model = testing::unet_on_hub();
+  testing::HttpServer cdn("127.0.0.2");
+  cdn.routes().Get(R"(/blobs/(\d+))", [&](const httplib::Request& req, httplib::Response& res) {
+    testing::serve_with_ranges(req, res, model.files.at(std::stoul(req.matches[1].str())).content);
+  });
+  cdn.start();
+  TestHub hub;
+  hub.add(model);
+  hub.intercept([&](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_param("FilePath")) return false;
+    for (std::size_t i = 0; i < model.files.size(); ++i)
+      if (model.files[i].path == req.get_param_value("FilePath")) {
+        res.set_redirect(cdn.url("/blobs/" + std::to_string(i) + "?Expires=1&Signature=s"));
+        return true;
+      }
+    return false;
+  });
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  testing::ScopedEnv token("MODELSCOPE_API_TOKEN", "ms-SECRET-TOKEN");
+  auto r = online(hub, root).resolve(unet_id);
+  REQUIRE(r);
+  for (const auto& f : model.files) CHECK(testing::read_text(r.value().directory / f.path) == f.content);
+  const auto at_cdn = cdn.requests();
+  REQUIRE(at_cdn.size() == model.files.size());
+  for (const auto& req : at_cdn) {
+    CHECK_FALSE(req.has_header("authorization"));
+    CHECK_FALSE(req.has_header("cookie"));
+  }
+  for (const auto& req : hub.server().requests()) CHECK(req.header("authorization") == "Bearer ms-SECRET-TOKEN");
 }

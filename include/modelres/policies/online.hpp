@@ -13,6 +13,8 @@
 // (ModelScopeCache::prepare_write), under the client's own lock file.
 #pragma once
 
+#include <fnmatch.h>
+
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -52,6 +54,25 @@ inline const char* offline_switch() {
     if (v == "1" || v == "true" || v == "yes" || v == "on") return name;
   }
   return nullptr;
+}
+
+// The client's pattern rule (_download_file_lists): fnmatch with '*'
+// matching '/', no backslash escapes; "dir/" means "dir/*".
+inline bool matches_any(const std::string& path, const std::vector<std::string>& patterns) {
+  for (std::string p : patterns) {
+    if (!p.empty() && p.back() == '/') p += '*';
+    if (::fnmatch(p.c_str(), path.c_str(), FNM_NOESCAPE) == 0) return true;
+  }
+  return false;
+}
+
+inline std::vector<HubFile> select_files(std::vector<HubFile> files, const ResolveOptions& o) {
+  if (o.allow_patterns.empty() && o.ignore_patterns.empty()) return files;
+  std::vector<HubFile> kept;
+  for (auto& f : files)
+    if ((o.allow_patterns.empty() || matches_any(f.path, o.allow_patterns)) && !matches_any(f.path, o.ignore_patterns))
+      kept.push_back(std::move(f));
+  return kept;
 }
 
 inline bool sha256_of_file(const std::string& path, std::string& hex) {
@@ -94,7 +115,8 @@ class OnlinePolicy {
     ModelScopeHub<Transport> hub(make_transport_(), options_.hub);
     auto snapshot = hub.snapshot(id, request.revision);
     if (!snapshot) return fall_back(cache, id, request.revision, std::move(snapshot).error());
-    const HubSnapshot& snap = snapshot.value();
+    HubSnapshot& snap = snapshot.value();
+    snap.files = detail::select_files(std::move(snap.files), request);
 
     // One process at a time per model, as the Python client does; the second
     // finds the first's files in place.

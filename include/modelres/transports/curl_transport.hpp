@@ -3,7 +3,8 @@
 // - TLS verification is on. Extra CAs: CurlOptions::ca_bundle, else the
 //   SSL_CERT_FILE / SSL_CERT_DIR environment. Turning verification off takes
 //   CurlOptions::insecure_skip_tls_verify, and says so on stderr at each request.
-// - Proxies: libcurl's own reading of http_proxy, HTTPS_PROXY, ALL_PROXY, NO_PROXY.
+// - Proxies: HTTP_PROXY / http_proxy, HTTPS_PROXY / https_proxy, ALL_PROXY,
+//   NO_PROXY / no_proxy (libcurl's reading, plus the upper-case HTTP_PROXY it skips).
 // - Redirects are followed here, not by libcurl, so that one place enforces:
 //   never from https to http, at most `max_redirects`, and credential headers
 //   only while the host (scheme, name, port) is the one first asked.
@@ -258,6 +259,12 @@ class CurlTransport {
     if (!cert_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, cert_file.c_str());
     if (!cert_dir.empty()) curl_easy_setopt(h, CURLOPT_CAPATH, cert_dir.c_str());
 
+    // libcurl reads only lower-case http_proxy (the "httpoxy" rule, for CGI);
+    // users set HTTP_PROXY too, and a library is no CGI script.
+    if (here_scheme(url) == "http" && detail::environment("http_proxy").empty()) {
+      const std::string upper = detail::environment("HTTP_PROXY");
+      if (!upper.empty()) curl_easy_setopt(h, CURLOPT_PROXY, upper.c_str());
+    }
     curl_slist* headers = nullptr;
     for (const HttpHeader& hd : request.headers) {
       if (hd.credential && !send_credentials) continue;
@@ -313,6 +320,13 @@ class CurlTransport {
       default:
         return Error(errc::hub_unreachable, where, why);
     }
+  }
+
+  static std::string here_scheme(const std::string& url) {
+    const std::size_t colon = url.find("://");
+    std::string scheme = colon == std::string::npos ? std::string() : url.substr(0, colon);
+    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return scheme;
   }
 
   CurlOptions options_;
