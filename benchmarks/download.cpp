@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "cache_builder.hpp"
 #include "test_hub.hpp"
 
 extern char** environ;
@@ -55,18 +56,8 @@ testing::TestHub& hub() {
   return *h;
 }
 
-struct TempRoot {
-  fs::path path;
-  TempRoot() {
-    std::string t = (fs::temp_directory_path() / "modelres-bench-XXXXXX").native();
-    if (!::mkdtemp(t.data())) std::abort();
-    path = t;
-  }
-  ~TempRoot() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+// A fresh directory, removed with its contents when it goes.
+using TempRoot = testing::TempDir;
 
 Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache> online(const fs::path& root) {
   OnlineOptions o;
@@ -80,7 +71,7 @@ void BM_ColdDownload_modelres(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     auto root = std::make_unique<TempRoot>();  // a cold cache each time
-    auto resolver = online(root->path);
+    auto resolver = online(root->path());
     state.ResumeTiming();
     auto r = resolver.resolve("bench/model");
     if (!r) state.SkipWithError(r.error().message().c_str());
@@ -107,7 +98,7 @@ void curl_download(benchmark::State& state, bool durable) {
     std::vector<std::string> args{"curl", "-sS", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "4"};
     for (std::size_t i = 0; i < kFiles; ++i) {
       args.push_back("-o");
-      args.push_back((root.path / ("shard-" + std::to_string(i) + ".bin")).native());
+      args.push_back((root.path() / ("shard-" + std::to_string(i) + ".bin")).native());
       args.push_back(base + "shard-" + std::to_string(i) + ".bin");
     }
     std::vector<char*> argv;
@@ -120,7 +111,7 @@ void curl_download(benchmark::State& state, bool durable) {
     ::waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) state.SkipWithError("curl failed");
     if (durable)
-      for (std::size_t i = 0; i < kFiles; ++i) detail::sync_to_disk((root.path / ("shard-" + std::to_string(i) + ".bin")).native());
+      for (std::size_t i = 0; i < kFiles; ++i) detail::sync_to_disk((root.path() / ("shard-" + std::to_string(i) + ".bin")).native());
     state.PauseTiming();
     holder.reset();
     state.ResumeTiming();
@@ -131,7 +122,7 @@ void curl_download(benchmark::State& state, bool durable) {
 void BM_CurrentCacheCheck(benchmark::State& state) {
   ::unsetenv("MODELRES_OFFLINE");
   TempRoot root;
-  auto resolver = online(root.path);
+  auto resolver = online(root.path());
   if (!resolver.resolve("bench/model")) state.SkipWithError("first resolve failed");
   const std::size_t before = hub().server().requests().size();
   for (auto _ : state) {
@@ -154,8 +145,8 @@ void BM_PeakMemory(benchmark::State& state) {
   double peak_mib = 0;
   for (auto _ : state) {
     TempRoot root;
-    const std::string report = (root.path / "hwm").native();
-    std::vector<std::string> args{self_path, "--child-download", endpoint, model, (root.path / "cache").native(), report};
+    const std::string report = (root.path() / "hwm").native();
+    std::vector<std::string> args{self_path, "--child-download", endpoint, model, (root.path() / "cache").native(), report};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

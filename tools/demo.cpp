@@ -49,19 +49,6 @@ void show(const char* title, const result<ResolvedModel>& r, bool expect_ok, err
   }
 }
 
-testing::HubModelSpec demo_model() {
-  return {"iic/cv_unet_skin_retouching_torch",
-          {"master"},
-          {"v1.0.3"},
-          {{"configuration.json", R"({"framework": "pytorch", "task": "skin-retouching"})",
-            "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
-           {"README.md", "# cv_unet_skin_retouching_torch\n", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
-           {"pytorch_model.pt", testing::pattern_bytes(24u << 20, 7), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr},
-           {"assets/weights/joint.pth", testing::pattern_bytes(3u << 20, 9), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567",
-            nullptr}},
-          {}};
-}
-
 }  // namespace
 
 int main() {
@@ -74,7 +61,7 @@ int main() {
   ModelScopeCache cache(root);
 
   auto hub = std::make_unique<testing::TestHub>();
-  hub->add(demo_model());
+  hub->add(testing::unet_on_hub(24u << 20, 3u << 20));
   // Paced at ~40 MB/s, so that the progress bar can be seen.
   hub->intercept([](const httplib::Request& req, httplib::Response& res) {
     if (req.get_param_value("FilePath") != "pytorch_model.pt") return false;

@@ -219,24 +219,25 @@ int main(int argc, char** argv) {
   std::vector<std::string> models;
   Request req;
 
+  // What resolve and download share.
+  const auto add_hub_options = [&req](CLI::App* cmd) {
+    cmd->add_option("--revision", req.revision, "branch or tag (default: master)");
+    cmd->add_option("--cache-dir", req.cache_dir, "ModelScope cache root (default: $MODELSCOPE_CACHE, else ~/.cache/modelscope)");
+    cmd->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
+    cmd->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
+    cmd->add_option("--exclude", req.exclude, "do not download files matching");
+  };
+
   CLI::App* resolve = app.add_subcommand("resolve", "Print the local directory of a model id or path");
   resolve->add_option("MODEL", reference, "owner/name, or a path (/abs, ./rel, ~/dir)")->required();
-  resolve->add_option("--revision", req.revision, "branch or tag (default: master)");
-  resolve->add_option("--cache-dir", req.cache_dir, "ModelScope cache root (default: $MODELSCOPE_CACHE, else ~/.cache/modelscope)");
+  add_hub_options(resolve);
   resolve->add_flag("--local-only", req.local_only, "use the cache only, never the network");
-  resolve->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
   resolve->add_flag("--strict", req.strict, "fail if the hub cannot be asked, instead of serving the cached copy");
-  resolve->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
-  resolve->add_option("--exclude", req.exclude, "do not download files matching");
   resolve->add_flag("--json", req.as_json, "print a JSON object on stdout, errors included");
 
   CLI::App* download = app.add_subcommand("download", "Fetch models into the cache, verified (to copy to an offline machine)");
   download->add_option("MODEL", models, "owner/name ...")->required();
-  download->add_option("--revision", req.revision, "branch or tag (default: master)");
-  download->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");
-  download->add_option("--endpoint", req.endpoint, "hub URL");
-  download->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
-  download->add_option("--exclude", req.exclude, "do not download files matching");
+  add_hub_options(download);
 
   CLI::App* ls = app.add_subcommand("ls", "List the models in the cache, in every layout");
   ls->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");

@@ -146,15 +146,16 @@ class TestHub {
   Interceptor interceptor_;
 };
 
-inline HubModelSpec unet_on_hub() {
+// The fixture model on the hub; the weight sizes are the demo's to choose.
+inline HubModelSpec unet_on_hub(std::size_t weights_size = 300000, std::size_t joint_size = 5000) {
   return {"iic/cv_unet_skin_retouching_torch",
           {"master"},
           {"v1.0.3"},
           {{"configuration.json", R"({"framework": "pytorch", "task": "skin-retouching"})",
             "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
            {"README.md", "# cv_unet_skin_retouching_torch\n", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr},
-           {"pytorch_model.pt", pattern_bytes(300000, 7), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr},
-           {"assets/weights/joint.pth", pattern_bytes(5000, 9), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr}},
+           {"pytorch_model.pt", pattern_bytes(weights_size, 7), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr},
+           {"assets/weights/joint.pth", pattern_bytes(joint_size, 9), "7a1c2b3d4e5f60718293a4b5c6d7e8f901234567", nullptr}},
           {}};
 }
 
