@@ -183,11 +183,11 @@ inline std::error_code write_file_atomically(const std::string& path, std::strin
 
 // Starts writing a file's data to disk without waiting (Linux), so the disk
 // works while the network does; sync_to_disk() later finds little left to do.
-inline void start_writeback(int fd) {
+inline void start_writeback(int fd, std::uint64_t offset = 0, std::uint64_t length = 0) {
 #if defined(__linux__)
-  ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+  ::sync_file_range(fd, static_cast<off64_t>(offset), static_cast<off64_t>(length), SYNC_FILE_RANGE_WRITE);
 #else
-  (void)fd;
+  (void)fd, (void)offset, (void)length;
 #endif
 }
 
