@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config
           libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev
-          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev)
+          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl)
 
 deps() {
   local missing=()
