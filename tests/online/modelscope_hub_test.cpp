@@ -228,3 +228,23 @@ TEST_CASE("hub: no hub listening is hub_unreachable for that model", "[online][h
   CHECK(r.error().reference == "iic/cv_unet_skin_retouching_torch");
   CHECK(r.error().revision == "master");
 }
+
+TEST_CASE("hub: a hub without /revisions (as the newest client never asks) still serves the file list", "[online][hub]") {
+  TestHub server;
+  server.add(testing::unet_on_hub());
+  server.intercept([](const httplib::Request& req, httplib::Response& res) {
+    if (req.path.size() < 10 || req.path.substr(req.path.size() - 10) != "/revisions") return false;
+    TestHub::envelope_error(res, 404, "no such route");
+    return true;
+  });
+  server.start();
+  auto hub = hub_at(server);
+  auto snap = hub.snapshot(unet, "");
+  REQUIRE(snap);
+  CHECK(snap.value().revision == "master");
+  CHECK(snap.value().created_at == 0);
+  CHECK(snap.value().files.size() == 4);
+  auto absent = hub.snapshot(ModelId{"iic", "absent"}, "");
+  REQUIRE_FALSE(absent);
+  CHECK(absent.error() == errc::unknown_model);
+}

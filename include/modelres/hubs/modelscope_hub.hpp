@@ -98,9 +98,20 @@ class ModelScopeHub {
   result<HubSnapshot> snapshot(const ModelId& id, std::string_view revision) {
     HubSnapshot snap;
     snap.endpoint = endpoint();
-    MODELRES_TRY(resolved, resolve_revision(id, revision));
-    snap.revision = std::move(resolved.first);
-    snap.created_at = resolved.second;
+    auto resolved = resolve_revision(id, revision);
+    if (!resolved && resolved.error() == errc::unknown_model) {
+      // A hub that answers only what the newest client asks (it lists files at
+      // `revision or "master"` and never asks for /revisions): the file list
+      // decides whether the model exists.
+      snap.revision = std::string(revision.empty() ? default_revision : revision);
+      auto files = list_files(id, snap.revision);
+      if (!files) return files.error() == errc::unknown_model ? std::move(resolved).error() : std::move(files).error();
+      snap.files = std::move(files).value();
+      return snap;
+    }
+    if (!resolved) return std::move(resolved).error();
+    snap.revision = std::move(resolved.value().first);
+    snap.created_at = resolved.value().second;
     MODELRES_TRY(files, list_files(id, snap.revision));
     snap.files = std::move(files);
     return snap;
