@@ -18,6 +18,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "../hub_snapshot.hpp"
+#include "write_target.hpp"
 #include "../model_ref.hpp"
 #include "../resolved_model.hpp"
 #include "../result.hpp"
@@ -44,6 +46,37 @@ struct cache_has_inspect<C, std::void_t<decltype(std::declval<const C&>().inspec
 
 template <class C>
 struct is_cache : std::conjunction<cache_has_locate<C>, cache_has_inspect<C>> {};
+
+// What OnlinePolicy needs besides: a write side (docs/traits.md, Writable cache).
+template <class C, class = void>
+struct cache_has_prepare_write : std::false_type {};
+template <class C>
+struct cache_has_prepare_write<C, std::void_t<decltype(std::declval<const C&>().prepare_write(std::declval<const ModelId&>()))>>
+    : std::true_type {};
+
+template <class C, class = void>
+struct cache_has_commit : std::false_type {};
+template <class C>
+struct cache_has_commit<
+    C, std::void_t<decltype(std::declval<const C&>().plan(std::declval<const WriteTarget&>(), std::declval<const HubSnapshot&>())),
+                   decltype(std::declval<const C&>().begin_download(std::declval<const ModelId&>(), std::declval<const WriteTarget&>(),
+                                                                    std::declval<const HubSnapshot&>())),
+                   decltype(std::declval<const C&>().commit(std::declval<const ModelId&>(), std::declval<const WriteTarget&>(),
+                                                            std::declval<const HubSnapshot&>()))>> : std::true_type {};
+
+template <class C>
+struct is_writable_cache : std::conjunction<is_cache<C>, cache_has_prepare_write<C>, cache_has_commit<C>> {};
+
+template <class C>
+constexpr bool check_writable_cache() {
+  static_assert(cache_has_prepare_write<C>::value,
+                "modelres: OnlinePolicy needs a cache it can write: this Cache type has no `result<WriteTarget> "
+                "prepare_write(const ModelId&) const` (see docs/traits.md, Writable cache)");
+  static_assert(cache_has_commit<C>::value,
+                "modelres: OnlinePolicy needs a cache it can write: this Cache type lacks plan(), begin_download() or "
+                "commit() (see docs/traits.md, Writable cache)");
+  return true;
+}
 
 template <class C>
 constexpr bool check_cache() {

@@ -35,6 +35,7 @@
 #include "../detail/pickle.hpp"
 #include "../error.hpp"
 #include "../hub_snapshot.hpp"
+#include "write_target.hpp"
 #include "../model_ref.hpp"
 #include "../resolved_model.hpp"
 #include "../result.hpp"
@@ -48,26 +49,6 @@ struct CacheEntry {
   std::string layout;
   std::optional<ResolvedModel> model;  // set when the model would be served
   std::optional<Error> problem;        // otherwise, why not
-};
-
-// Where an online resolve writes one model, and what is already there.
-struct WriteTarget {
-  std::string model_dir;               // the files go here (a classic layout directory)
-  std::string partial_dir;             // partial downloads
-  std::string lock_path;               // the Python client's lock file for this model
-  std::vector<HubFile> manifest_files; // what our manifest proves (path, size, sha256)
-  std::string manifest_revision;       // the revision our manifest records
-  std::vector<CachedFile> recorded;    // the Python client's .msc records (path, commit)
-
-  std::string file(const std::string& relative) const { return model_dir + "/" + relative; }
-};
-
-// What must happen to bring a model directory to a snapshot.
-struct WritePlan {
-  std::vector<HubFile> present;      // proven present by our manifest: size and sha256 match
-  std::vector<HubFile> to_verify;    // on disk and recorded by the Python client at this commit: hash before trusting
-  std::vector<HubFile> to_download;  // everything else
-  bool up_to_date = false;           // our manifest already records exactly this snapshot: nothing to write
 };
 
 class ModelScopeCache {

@@ -1,4 +1,5 @@
 // OnlinePolicy<Transport>: ask the ModelScope hub which files a revision has,
+// (its cache must be writable: is_writable_cache, docs/traits.md),
 // download what the cache lacks (verified, resumable, in parallel), and return
 // the directory. Online when it can be, correct when it cannot:
 //
@@ -24,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "../caches/cache_traits.hpp"
 #include "../detail/file_lock.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/sha256.hpp"
@@ -103,6 +105,7 @@ class OnlinePolicy {
 
   template <class Cache>
   result<ResolvedModel> resolve(std::string_view reference, const ResolveOptions& request, Cache& cache) {
+    static_assert(check_writable_cache<Cache>());
     MODELRES_TRY(id, ModelId::parse(reference));
     if (const char* name = detail::offline_switch()) {
       auto cached = cache.locate(id, request.revision);
