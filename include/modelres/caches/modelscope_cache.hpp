@@ -105,18 +105,16 @@ class ModelScopeCache {
     MODELRES_TRY(cr, classic_root());
     const std::string escaped = escape_name(id.name);
     WriteTarget t;
-    for (const std::string& candidate :
-         {r + "/models/" + id.owner + "/" + escaped, r + "/hub/models/" + id.owner + "/" + escaped,
-          r + "/hub/" + id.owner + "/" + escaped, r + "/hub/" + id.owner + "/" + id.name,
-          r + "/" + id.owner + "/" + escaped, r + "/" + id.owner + "/" + id.name}) {
+    std::string candidate;
+    for (const ClassicLayout& c : classic_layouts) {
+      if (!classic_dir(c, r, id, escaped, candidate)) continue;
       const detail::FileStatus st = detail::status(candidate);
       if (!st.exists() || !st.is_directory) continue;
-      // Another model's metadata (see probe_classic) rules a directory out.
+      // A directory that belongs to another model is not ours to write into.
       std::vector<Probe> ignored;
-      bool denied = false;
-      auto probe = probe_classic(candidate, "", &id, {}, ignored, denied, /*list_unrecorded=*/false);
-      if (!probe && !ignored.empty() && ignored.back().verdict.find("belongs to") == 0) continue;
-      if (!probe && !ignored.empty() && ignored.back().verdict.find("holds other models") == 0) continue;
+      ProbeNotes notes;
+      (void)probe_classic(candidate, "", &id, {}, ignored, notes, /*list_unrecorded=*/false);
+      if (notes.foreign) continue;
       t.model_dir = candidate;
       break;
     }
@@ -229,16 +227,15 @@ class ModelScopeCache {
     if (!root_dir) return std::move(root_dir).error().with_id(id.str(), revision);
     const std::string& r = root_dir.value();
     const std::string escaped = escape_name(id.name);
-    const bool has_dot = escaped != id.name;
 
     std::vector<Probe> probes;
-    bool permission_problem = false;
+    ProbeNotes notes;
     const auto finish = [&](Error e) { return std::move(e).with_id(id.str(), revision).with_probes(std::move(probes)); };
 
     // 1. modelscope >= 1.38
     {
       const std::string snapshots = r + "/models/" + id.owner + "--" + id.name + "/snapshots";
-      auto found = probe_snapshot(snapshots, revision, probes, permission_problem);
+      auto found = probe_snapshot(snapshots, revision, probes, notes);
       if (found) {
         found.value().model_id = id.str();
         return found;
@@ -246,30 +243,17 @@ class ModelScopeCache {
       if (found.error().code != errc::not_cached) return finish(std::move(found).error());
     }
     // 2-7: the classic layouts, each path built only when it is probed.
-    const struct {
-      const char* middle;  // between the root and "owner/"
-      bool dotted;         // the unescaped name
-      const char* layout;
-    } classic[] = {
-        {"/models/", false, layout_models}, {"/hub/models/", false, layout_models},
-        {"/hub/", false, layout_hub},       {"/hub/", true, layout_hub_dotted},
-        {"/", false, layout_flat},          {"/", true, layout_flat_dotted},
-    };
     std::string dir;
-    for (const auto& c : classic) {
-      if (c.dotted && !has_dot) continue;
-      const std::string& name = c.dotted ? id.name : escaped;
-      dir.clear();
-      dir.reserve(r.size() + 16 + id.owner.size() + name.size());
-      dir.append(r).append(c.middle).append(id.owner).append(1, '/').append(name);
-      auto found = probe_classic(dir, c.layout, &id, revision, probes, permission_problem);
+    for (const ClassicLayout& c : classic_layouts) {
+      if (!classic_dir(c, r, id, escaped, dir)) continue;
+      auto found = probe_classic(dir, c.layout, &id, revision, probes, notes);
       if (found) {
         found.value().model_id = id.str();
         return found;
       }
       if (found.error().code != errc::not_cached) return finish(std::move(found).error());
     }
-    if (permission_problem)
+    if (notes.permission_problem)
       return finish(Error(errc::permission_denied, {}, "a cache directory that may hold the model cannot be read"));
     return finish(Error(errc::not_cached, {}, "no ModelScope cache layout under " + r + " holds this model"));
   }
@@ -288,8 +272,8 @@ class ModelScopeCache {
     }
     if (!st.is_directory) return Error(errc::not_a_directory, directory.native(), directory.native() + " is not a directory");
     std::vector<Probe> probes;
-    bool permission_problem = false;
-    auto found = probe_classic(directory.native(), "directory", nullptr, revision, probes, permission_problem,
+    ProbeNotes notes;
+    auto found = probe_classic(directory.native(), "directory", nullptr, revision, probes, notes,
                                /*list_unrecorded=*/false);
     if (found) return found;
     if (found.error().code != errc::not_cached) return std::move(found).error().with_probes(std::move(probes));
@@ -321,12 +305,12 @@ class ModelScopeCache {
         for (const auto& rev : revisions) {
           if (!rev.is_directory) continue;
           std::vector<Probe> probes;
-          bool denied = false;
+          ProbeNotes notes;
           CacheEntry e;
           e.model_id = repo.name.substr(0, sep) + "/" + repo.name.substr(sep + 2);
           e.directory = snapshots + "/" + rev.name;
           e.layout = layout_snapshots;
-          auto state = probe_snapshot(snapshots, rev.name, probes, denied);
+          auto state = probe_snapshot(snapshots, rev.name, probes, notes);
           if (!state && state.error().code == errc::not_cached) continue;  // empty snapshot directory
           record(e, std::move(state));
           out.push_back(std::move(e));
@@ -353,8 +337,8 @@ class ModelScopeCache {
           e.directory = dir;
           e.layout = layout;
           std::vector<Probe> probes;
-          bool denied = false;
-          auto state = probe_classic(dir, layout, nullptr, {}, probes, denied);
+          ProbeNotes notes;
+          auto state = probe_classic(dir, layout, nullptr, {}, probes, notes);
           if (!state && state.error().code == errc::not_cached) continue;  // only Python's .mdl
           if (state && !state.value().model_id.empty()) e.model_id = state.value().model_id;
           record(e, std::move(state));
@@ -407,6 +391,37 @@ class ModelScopeCache {
   static constexpr const char* layout_flat = "modelscope <= 1.14 or cache_dir (owner/name___)";
   static constexpr const char* layout_flat_dotted = "modelscope <= 1.11 or modelscope_hub 0.1.0-0.1.6 (owner/name)";
 
+  // The classic layouts 2-7, in probe order: ROOT + middle + owner/ + name
+  // (escaped with "___", or as given for the dotted ones).
+  struct ClassicLayout {
+    const char* middle;
+    bool dotted;  // the unescaped name: probed only when it differs from the escaped one
+    const char* layout;
+  };
+  static constexpr ClassicLayout classic_layouts[] = {
+      {"/models/", false, layout_models}, {"/hub/models/", false, layout_models},
+      {"/hub/", false, layout_hub},       {"/hub/", true, layout_hub_dotted},
+      {"/", false, layout_flat},          {"/", true, layout_flat_dotted},
+  };
+
+  // Builds a classic layout's directory into `out` (reusing its buffer); false
+  // for a dotted layout when the name has no dot (it is the escaped one again).
+  static bool classic_dir(const ClassicLayout& c, const std::string& root, const ModelId& id, const std::string& escaped,
+                          std::string& out) {
+    if (c.dotted && escaped == id.name) return false;
+    const std::string& name = c.dotted ? id.name : escaped;
+    out.clear();
+    out.reserve(root.size() + 16 + id.owner.size() + name.size());
+    out.append(root).append(c.middle).append(id.owner).append(1, '/').append(name);
+    return true;
+  }
+
+  // What probing learned besides its verdicts.
+  struct ProbeNotes {
+    bool permission_problem = false;  // a directory on the way could not be read
+    bool foreign = false;             // the directory belongs to another model
+  };
+
   // Python's bookkeeping in a classic model directory; not model files.
   static bool is_bookkeeping(std::string_view name) {
     return name == ".msc" || name == ".mv" || name == ".mdl" || name == ".msc.corrupted" ||
@@ -438,7 +453,7 @@ class ModelScopeCache {
 
   // Looks in snapshots/REV. not_cached means "nothing here, go on".
   static result<ResolvedModel> probe_snapshot(const std::string& snapshots, std::string_view revision,
-                                              std::vector<Probe>& probes, bool& permission_problem) {
+                                              std::vector<Probe>& probes, ProbeNotes& notes) {
     std::string rev(revision.empty() ? default_revision : revision);
     std::string dir = snapshots + "/" + rev;
     detail::FileStatus st;
@@ -469,7 +484,7 @@ class ModelScopeCache {
       st = detail::status(dir);
     }
     if (!st.exists()) {
-      if (st.error == std::errc::permission_denied) permission_problem = true;
+      if (st.error == std::errc::permission_denied) notes.permission_problem = true;
       probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
       return Error(errc::not_cached, {});
     }
@@ -511,12 +526,12 @@ class ModelScopeCache {
   // directories), or take it as it is (a directory given by path, which may be large).
   static result<ResolvedModel> probe_classic(const std::string& dir, const char* layout, const ModelId* id,
                                              std::string_view revision, std::vector<Probe>& probes,
-                                             bool& permission_problem, bool list_unrecorded = true) {
+                                             ProbeNotes& notes, bool list_unrecorded = true) {
     std::string bytes;
     // Our manifest, where a modelres download left one: the hub's whole file list.
     const std::string manifest_path = dir + "/" + detail::manifest_name;
     const std::error_code manifest_error = detail::read_file(manifest_path, bytes, max_metadata_bytes);
-    if (!manifest_error) return probe_manifest(dir, manifest_path, bytes, layout, id, revision, probes);
+    if (!manifest_error) return probe_manifest(dir, manifest_path, bytes, layout, id, revision, probes, notes);
     if (manifest_error != std::errc::no_such_file_or_directory && manifest_error != std::errc::not_a_directory) {
       probes.push_back({manifest_path, "cannot be read: " + manifest_error.message()});
       if (manifest_error == std::errc::permission_denied)
@@ -527,7 +542,7 @@ class ModelScopeCache {
     if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
       const detail::FileStatus st = detail::status(dir);
       if (!st.exists()) {
-        if (st.error == std::errc::permission_denied) permission_problem = true;
+        if (st.error == std::errc::permission_denied) notes.permission_problem = true;
         probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
         return Error(errc::not_cached, {});
       }
@@ -564,6 +579,7 @@ class ModelScopeCache {
         }
         if (id && *recorded != id->owner + "/" + escape_name(id->name)) {
           probes.push_back({dir, "belongs to model " + *recorded + " (per .mdl)"});
+          notes.foreign = true;
           return Error(errc::not_cached, {});
         }
         const std::size_t slash = recorded->find('/');
@@ -589,7 +605,7 @@ class ModelScopeCache {
       std::vector<detail::DirEntry> entries;
       if (auto ec = detail::list_directory(dir, entries)) {
         probes.push_back({dir, "cannot be read: " + ec.message()});
-        if (ec == std::errc::permission_denied) permission_problem = true;
+        if (ec == std::errc::permission_denied) notes.permission_problem = true;
         return Error(errc::not_cached, {});
       }
       const bool has_content = std::any_of(entries.begin(), entries.end(),
@@ -606,6 +622,7 @@ class ModelScopeCache {
         const std::string sub = dir + "/" + e.name;
         if (detail::status(sub + "/.msc").exists() || detail::status(sub + "/.mdl").exists()) {
           probes.push_back({dir, "holds other models' directories (" + e.name + "), not a model"});
+          notes.foreign = true;
           return Error(errc::not_cached, {});
         }
       }
@@ -670,7 +687,7 @@ class ModelScopeCache {
 
   static result<ResolvedModel> probe_manifest(const std::string& dir, const std::string& path, const std::string& bytes,
                                               const char* layout, const ModelId* id, std::string_view revision,
-                                              std::vector<Probe>& probes) {
+                                              std::vector<Probe>& probes, ProbeNotes& notes) {
     auto parsed = detail::read_manifest(bytes, path);
     if (!parsed) {
       probes.push_back({path, "unreadable"});
@@ -679,6 +696,7 @@ class ModelScopeCache {
     detail::Manifest& man = parsed.value();
     if (id && man.model != id->str()) {
       probes.push_back({dir, "belongs to model " + detail::printable(man.model) + " (per .modelres)"});
+      notes.foreign = true;
       return Error(errc::not_cached, {});
     }
     if (man.downloading) {
