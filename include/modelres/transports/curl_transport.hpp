@@ -110,7 +110,7 @@ class CurlTransport {
       detail::resolve_url(url, {}, here);
       const bool same_host = here.scheme == origin.scheme && here.host == origin.host && here.port == origin.port;
       Exchange ex;
-      MODELRES_TRYV(perform(request, url, same_host, sink, ex));
+      MODELRES_TRYV(perform(request, url, here.scheme, same_host, sink, ex));
       response.status = ex.head.status;
       response.headers = std::move(ex.head.headers);
       response.url = url;
@@ -216,8 +216,8 @@ class CurlTransport {
     return 0;
   }
 
-  result<void> perform(const HttpRequest& request, const std::string& url, bool send_credentials, const BodySink& sink,
-                       Exchange& ex) {
+  result<void> perform(const HttpRequest& request, const std::string& url, const std::string& scheme,
+                       bool send_credentials, const BodySink& sink, Exchange& ex) {
     CURL* h = handle_;
     curl_easy_reset(h);  // options only: live connections are kept for reuse
     ex.sink = &sink;
@@ -261,7 +261,7 @@ class CurlTransport {
 
     // libcurl reads only lower-case http_proxy (the "httpoxy" rule, for CGI);
     // users set HTTP_PROXY too, and a library is no CGI script.
-    if (here_scheme(url) == "http" && detail::environment("http_proxy").empty()) {
+    if (scheme == "http" && detail::environment("http_proxy").empty()) {
       const std::string upper = detail::environment("HTTP_PROXY");
       if (!upper.empty()) curl_easy_setopt(h, CURLOPT_PROXY, upper.c_str());
     }
@@ -320,13 +320,6 @@ class CurlTransport {
       default:
         return Error(errc::hub_unreachable, where, why);
     }
-  }
-
-  static std::string here_scheme(const std::string& url) {
-    const std::size_t colon = url.find("://");
-    std::string scheme = colon == std::string::npos ? std::string() : url.substr(0, colon);
-    for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return scheme;
   }
 
   CurlOptions options_;
