@@ -1,7 +1,7 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
-//   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--json]
-//   modelres download MODEL... [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P]
+//   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
+//   modelres download MODEL... [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P] [--no-sync]
 //   modelres ls [--cache-dir DIR] [--json]
 //
 // `resolve` prints the directory on stdout and nothing else; errors go to
@@ -109,7 +109,7 @@ using modelres_tools::human_size;
 struct Request {
   std::string revision, cache_dir, endpoint;
   std::vector<std::string> include, exclude;
-  bool local_only = false, strict = false, as_json = false;
+  bool local_only = false, strict = false, as_json = false, no_sync = false;
 };
 
 // Reports a resolve; returns its exit code.
@@ -143,6 +143,7 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   modelres::OnlineOptions online;
   online.strict = req.strict;
   online.hub.endpoint = req.endpoint;
+  if (req.no_sync) online.fetch.durability = modelres::Durability::until_restart;
   modelres_tools::ProgressBar bar;
   if (show_progress) online.fetch.on_progress = [&bar](const modelres::FetchProgress& p) { bar(p); };
   using Online = modelres::FirstOf<modelres::PathPolicy, modelres::OnlinePolicy<modelres::CurlTransport>>;
@@ -226,6 +227,9 @@ int main(int argc, char** argv) {
     cmd->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
     cmd->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
     cmd->add_option("--exclude", req.exclude, "do not download files matching");
+    cmd->add_flag("--no-sync", req.no_sync,
+                  "do not wait for the disk: the download is trusted until the machine restarts, then hashed again "
+                  "by the next online resolve");
   };
 
   CLI::App* resolve = app.add_subcommand("resolve", "Print the local directory of a model id or path");

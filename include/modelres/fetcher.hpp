@@ -3,9 +3,10 @@
 // Each file streams to PARTIAL_DIR/path.incomplete, is hashed while it
 // streams (no second read), is checked against the size and Sha256 the hub
 // listed, then renamed to FINAL_DIR/path: nothing partial is ever visible
-// under a final name. Writeback starts at once; waiting for the disk is left
-// to whoever declares the set complete (ModelScopeCache::commit syncs every
-// file before it writes the manifest), so disk and network overlap. An interrupted file resumes, in this run or the
+// under a final name. With Durability::on_disk, writeback starts at once and
+// waiting for the disk is left to whoever declares the set complete
+// (ModelScopeCache::commit syncs every file before it writes the manifest), so
+// disk and network overlap. An interrupted file resumes, in this run or the
 // next, with Range: only a 206 whose Content-Range starts where the partial file
 // ends is appended to; a 200 restarts the file from zero. Failed attempts back
 // off exponentially and honour Retry-After. Files download in parallel (one
@@ -36,6 +37,7 @@
 
 #include "detail/fs.hpp"
 #include "detail/sha256.hpp"
+#include "durability.hpp"
 #include "error.hpp"
 #include "result.hpp"
 #include "transports/transport_traits.hpp"
@@ -63,6 +65,10 @@ struct FetchOptions {
   std::chrono::milliseconds max_retry_after{120000}; // a longer Retry-After fails at once (rate_limited)
   std::chrono::milliseconds first_byte_timeout{30 * 60 * 1000};  // a cold pull-through mirror
   std::chrono::milliseconds stall_timeout{60000};
+  // on_disk: every file is synced before the model is declared complete, and
+  // its writeback starts while it downloads. until_restart: left to the kernel
+  // (durability.hpp says what that costs).
+  Durability durability = Durability::on_disk;
   std::function<void(const FetchProgress&)> on_progress;  // called from worker threads, one at a time
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -167,6 +173,7 @@ class Fetcher {
     if (auto ec = detail::make_directories(parent_of(partial_path))) return file_system_error(partial_path, ec, "cannot create the directory of");
     if (auto ec = detail::make_directories(parent_of(final_path))) return file_system_error(final_path, ec, "cannot create the directory of");
 
+    const bool write_behind = options_.durability == Durability::on_disk;
     std::optional<Error> last;
     std::chrono::milliseconds retry_after{0};  // the hub's Retry-After on the last refusal
     std::uint64_t counted = 0;                 // bytes of this file already reported to progress
@@ -242,7 +249,7 @@ class Fetcher {
           written += chunk.size();
           // Hand each 8 MiB to the disk as it arrives, so that the commit's
           // sync finds little left and disk and network overlap throughout.
-          if (written - flushed >= (8u << 20)) {
+          if (write_behind && written - flushed >= (8u << 20)) {
             detail::start_writeback(file.fd, flushed, written - flushed);
             flushed = written;
           }
@@ -295,7 +302,7 @@ class Fetcher {
       }
       // Durability is the committer's (it syncs every file before declaring the
       // model complete); starting the writeback now overlaps it with the network.
-      detail::start_writeback(file.fd);
+      if (write_behind) detail::start_writeback(file.fd);
       if (::rename(partial_path.c_str(), final_path.c_str()) != 0)
         return file_system_error(final_path, detail::last_error(), "cannot move into place");
       return success();

@@ -1,4 +1,6 @@
 // The modelres program online, against the test hub.
+#include <modelres/durability.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -45,4 +47,21 @@ TEST_CASE("cli online: resolve downloads and prints the directory; download pre-
 
   auto offline = run_command({cli, "resolve", "damo/tiny", "--local-only", "--cache-dir", root.str()});
   CHECK(offline.status == 0);
+}
+
+TEST_CASE("cli online: --no-sync downloads without waiting for the disk, and the manifest says so", "[online][cli][durability]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  hub.start();
+  TempDir root;
+  const std::map<std::string, std::string> env{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}};
+  auto d = run_command({MODELRES_CLI, "download", "iic/cv_unet_skin_retouching_torch", "--no-sync", "--endpoint", hub.endpoint(),
+                        "--cache-dir", root.str()},
+                       env);
+  REQUIRE(d.status == 0);
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  CHECK(d.out == dir.native() + "\n");
+  CHECK(testing::read_text(dir / ".modelres").find("unsynced_boot " + modelres::detail::current_boot_id() + "\n") !=
+        std::string::npos);
+  for (const auto& f : testing::unet_on_hub().files) CHECK(testing::read_text(dir / f.path) == f.content);
 }

@@ -126,6 +126,75 @@ TEST_CASE("online: files the Python client downloaded are verified by hash, not 
   CHECK(testing::read_text(dir / "pytorch_model.pt") == model.files[2].content);
 }
 
+// The manifest with its unsynced_boot line replaced: what a restart looks like to it.
+void pretend_restarted(const fs::path& manifest) {
+  std::string text = testing::read_text(manifest);
+  const std::size_t at = text.find("unsynced_boot ");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, text.find('\n', at) - at, "unsynced_boot 0b5e0f5c-0000-4000-8000-000000000000");
+  testing::write_file(manifest, text);
+}
+
+TEST_CASE("online: until_restart skips the disk; after a restart its files are hashed before they are trusted",
+          "[online][policy][durability]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  OnlineOptions o;
+  o.hub.endpoint = hub.endpoint();
+  o.fetch.durability = Durability::until_restart;
+  auto r = Online(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o)).resolve(unet_id);
+  REQUIRE(r);
+  CHECK(r.value().completeness == Completeness::verified);
+  const fs::path dir = r.value().directory;
+  CHECK(testing::read_text(dir / ".modelres").find("unsynced_boot " + detail::current_boot_id() + "\n") != std::string::npos);
+  const auto local = [&] { return Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id); };
+  REQUIRE(local());
+  CHECK(local().value().completeness == Completeness::verified);  // this boot: the page cache holds what was verified
+
+  // A crash took the tail of one file (right size, zeros: what XFS can show) and the machine restarted.
+  testing::write_file(dir / "pytorch_model.pt", std::string(model.files[2].content.size(), '\0'));
+  pretend_restarted(dir / ".modelres");
+  REQUIRE(local());
+  CHECK(local().value().completeness == Completeness::unknown);
+
+  // The next online resolve (on_disk, the default) hashes every file, fetches the damaged one alone, and syncs.
+  const std::size_t before = file_requests(hub);
+  auto again = online(hub, root).resolve(unet_id);
+  REQUIRE(again);
+  CHECK(file_requests(hub) - before == 1);
+  CHECK(testing::read_text(dir / "pytorch_model.pt") == model.files[2].content);
+  CHECK(testing::read_text(dir / ".modelres").find("unsynced_boot") == std::string::npos);
+  CHECK(local().value().completeness == Completeness::verified);
+}
+
+TEST_CASE("online: a current until_restart cache, asked for on_disk, is synced without a download", "[online][policy][durability]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  OnlineOptions o;
+  o.hub.endpoint = hub.endpoint();
+  o.fetch.durability = Durability::until_restart;
+  auto fast = Online(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
+  REQUIRE(fast.resolve(unet_id));
+  const fs::path manifest = root.path() / "models/iic/cv_unet_skin_retouching_torch/.modelres";
+  const std::size_t files_before = file_requests(hub), before = hub.server().requests().size();
+  auto still_fast = fast.resolve(unet_id);  // current, and until_restart is what was asked: nothing to write
+  REQUIRE(still_fast);
+  CHECK(testing::read_text(manifest).find("unsynced_boot") != std::string::npos);
+  auto durable = online(hub, root).resolve(unet_id);
+  REQUIRE(durable);
+  CHECK(durable.value().hub_check == HubCheck::current);
+  CHECK(file_requests(hub) == files_before);
+  CHECK(hub.server().requests().size() - before == 4);  // two checks of two requests each
+  CHECK(testing::read_text(manifest).find("unsynced_boot") == std::string::npos);
+}
+
 TEST_CASE("online: the hub gone, the cached model is served and marked unchecked", "[online][policy]") {
   TempDir root;
   testing::ScopedEnv off("MODELRES_OFFLINE", "");

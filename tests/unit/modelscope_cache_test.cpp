@@ -491,3 +491,41 @@ TEST_CASE("a relative root is made absolute", "[modelscope]") {
   REQUIRE(m);
   CHECK(m.value().directory == work.path() / "cache/models/iic/cv_unet_skin_retouching_torch");
 }
+
+TEST_CASE("a manifest written until_restart is verified in its boot, unknown after a restart", "[modelscope][durability]") {
+  TempDir root;
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  testing::write_file(dir / "configuration.json", "{}");
+  const auto manifest = [](const std::string& boot_line) {
+    return "modelres-manifest 1\n" + boot_line + "model iic/cv_unet_skin_retouching_torch\nrevision master\n"
+           "created_at 1713419382\nendpoint http://127.0.0.1:1\nfile 2 " + std::string(64, 'a') + " - configuration.json\n";
+  };
+  ModelScopeCache cache(root.path());
+  const std::string boot = modelres::detail::current_boot_id();
+  REQUIRE(!boot.empty());  // Linux: /proc/sys/kernel/random/boot_id
+
+  testing::write_file(dir / ".modelres", manifest("unsynced_boot " + boot + "\n"));
+  auto same = cache.locate(unet_id, {});
+  REQUIRE(same);
+  CHECK(same.value().completeness == Completeness::verified);
+
+  for (const std::string other : {"unsynced_boot 0b5e0f5c-0000-4000-8000-000000000000\n", "unsynced_boot\n", "unsynced_boot -\n"}) {
+    testing::write_file(dir / ".modelres", manifest(other));
+    auto after = cache.locate(unet_id, {});
+    REQUIRE(after);  // served: the files are there, but nothing proves they reached the disk
+    CHECK(after.value().completeness == Completeness::unknown);
+  }
+  // And the write side does not take that manifest's word for its files.
+  auto target = cache.prepare_write(unet_id);
+  REQUIRE(target);
+  CHECK(target.value().manifest_files.empty());
+
+  testing::write_file(dir / ".modelres", manifest(""));  // synced: no marker
+  auto synced = cache.locate(unet_id, {});
+  REQUIRE(synced);
+  CHECK(synced.value().completeness == Completeness::verified);
+  auto synced_target = cache.prepare_write(unet_id);
+  REQUIRE(synced_target);
+  CHECK(synced_target.value().manifest_files.size() == 1);
+  CHECK_FALSE(synced_target.value().manifest_unsynced);
+}

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "../durability.hpp"
 #include "../hub_snapshot.hpp"
 #include "write_target.hpp"
 #include "../model_ref.hpp"
@@ -62,7 +63,8 @@ struct cache_has_commit<
                    decltype(std::declval<const C&>().begin_download(std::declval<const ModelId&>(), std::declval<const WriteTarget&>(),
                                                                     std::declval<const HubSnapshot&>())),
                    decltype(std::declval<const C&>().commit(std::declval<const ModelId&>(), std::declval<const WriteTarget&>(),
-                                                            std::declval<const HubSnapshot&>()))>> : std::true_type {};
+                                                            std::declval<const HubSnapshot&>(), Durability::on_disk))>>
+    : std::true_type {};
 
 template <class C>
 struct is_writable_cache : std::conjunction<is_cache<C>, cache_has_prepare_write<C>, cache_has_commit<C>> {};

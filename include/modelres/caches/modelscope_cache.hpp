@@ -32,6 +32,7 @@
 
 #include "../detail/fs.hpp"
 #include "../detail/manifest.hpp"
+#include "../durability.hpp"
 #include "../detail/pickle.hpp"
 #include "../error.hpp"
 #include "../hub_snapshot.hpp"
@@ -128,7 +129,11 @@ class ModelScopeCache {
     if (!detail::read_file(manifest_path, bytes, max_metadata_bytes)) {
       auto m = detail::read_manifest(bytes, manifest_path);
       // A damaged manifest proves nothing; the files are checked as if it were absent.
-      if (m && m.value().model == id.str() && !m.value().downloading) {
+      // So does one written until_restart in an earlier boot: its files are
+      // then hashed again, through the .msc records written beside it.
+      if (m && m.value().model == id.str() && !m.value().downloading &&
+          (m.value().unsynced_boot.empty() || detail::same_boot(m.value().unsynced_boot))) {
+        t.manifest_unsynced = !m.value().unsynced_boot.empty();
         t.manifest_revision = m.value().snapshot.revision;
         t.manifest_files = std::move(m).value().snapshot.files;
       }
@@ -186,15 +191,20 @@ class ModelScopeCache {
   // Records a snapshot whose every file is in target.model_dir, verified: the
   // Python client's .msc, .mdl and .mv (so it sees the model as cached), then
   // our manifest, last. Each written under a temporary name and renamed.
-  result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
+  // until_restart skips every sync and says so in the manifest, with the boot.
+  result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot,
+                               Durability durability) const {
+    const bool sync = durability == Durability::on_disk;
     // Every file on disk before anything says the model is complete: after a
     // crash, a manifest never vouches for data that did not reach the disk.
-    for (const HubFile& f : snapshot.files) {
-      if (auto ec = detail::sync_to_disk(target.file(f.path)))
-        return Error(errc::io_error, id.str(), "cannot sync " + target.file(f.path)).with_cause(ec);
+    if (sync) {
+      for (const HubFile& f : snapshot.files) {
+        if (auto ec = detail::sync_to_disk(target.file(f.path)))
+          return Error(errc::io_error, id.str(), "cannot sync " + target.file(f.path)).with_cause(ec);
+      }
+      if (auto ec = detail::sync_to_disk(target.model_dir))
+        return Error(errc::io_error, id.str(), "cannot sync " + target.model_dir).with_cause(ec);
     }
-    if (auto ec = detail::sync_to_disk(target.model_dir))
-      return Error(errc::io_error, id.str(), "cannot sync " + target.model_dir).with_cause(ec);
     std::vector<detail::pickle::StringDict> records;
     ResolvedModel m;
     for (const HubFile& f : snapshot.files) {
@@ -203,7 +213,7 @@ class ModelScopeCache {
     }
     const auto write = [&](const char* name, const std::string& bytes) -> result<void> {
       const std::string path = target.model_dir + "/" + name;
-      if (auto ec = detail::write_file_atomically(path, bytes)) {
+      if (auto ec = detail::write_file_atomically(path, bytes, sync)) {
         const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
         return Error(full ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
       }
@@ -212,7 +222,9 @@ class ModelScopeCache {
     MODELRES_TRYV(write(".msc", detail::pickle::Writer::list_of_dicts(records)));
     MODELRES_TRYV(write(".mdl", detail::pickle::Writer::dict_only({{"id", id.owner + "/" + escape_name(id.name)}})));
     MODELRES_TRYV(write(".mv", "Revision:" + snapshot.revision + ",CreatedAt:" + std::to_string(snapshot.created_at)));
-    MODELRES_TRYV(write(detail::manifest_name, detail::write_manifest(id.str(), snapshot)));
+    const std::string boot = detail::current_boot_id();
+    MODELRES_TRYV(write(detail::manifest_name,
+                        detail::write_manifest(id.str(), snapshot, false, sync ? std::string() : boot.empty() ? "-" : boot)));
     m.directory = target.model_dir;
     m.model_id = id.str();
     m.revision = snapshot.revision;
@@ -719,12 +731,16 @@ class ModelScopeCache {
       return Error(errc::incomplete, {}, "missing or changed files recorded in .modelres: " + join_limited(missing));
     }
     MODELRES_TRYV(check_revision(dir, revision, man.snapshot.revision, probes));
-    probes.push_back({dir, "found"});
+    // Written without waiting for the disk, and the machine restarted since:
+    // the files may not be what was verified. Served, but not as verified.
+    const bool trusted = man.unsynced_boot.empty() || detail::same_boot(man.unsynced_boot);
+    probes.push_back({dir, trusted ? "found" : "found; written without syncing (Durability::until_restart) before a restart, "
+                                               "so not proven complete until an online resolve hashes it again"});
     m.directory = dir;
     m.model_id = man.model;
     m.revision = man.snapshot.revision;
     m.layout = layout;
-    m.completeness = Completeness::verified;
+    m.completeness = trusted ? Completeness::verified : Completeness::unknown;
     return m;
   }
 

@@ -17,6 +17,7 @@ struct WriteTarget {
   std::string lock_path;               // the Python client's lock file for this model
   std::vector<HubFile> manifest_files; // what our manifest proves (path, size, sha256)
   std::string manifest_revision;       // the revision our manifest records
+  bool manifest_unsynced = false;      // its files were written until_restart (in this boot) and never synced
   std::vector<CachedFile> recorded;    // the Python client's .msc records (path, commit)
 
   std::string file(const std::string& relative) const { return model_dir + "/" + relative; }

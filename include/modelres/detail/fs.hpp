@@ -156,10 +156,10 @@ inline std::error_code make_directories(const std::string& path) {
   return {};
 }
 
-// Writes a whole file under a temporary name in the same directory, syncs it,
-// and renames it over `path`: readers see the old file or the new one, never
-// a part. Permissions 0666 less the umask.
-inline std::error_code write_file_atomically(const std::string& path, std::string_view bytes) {
+// Writes a whole file under a temporary name in the same directory, syncs it
+// (unless `sync` is false), and renames it over `path`: readers see the old
+// file or the new one, never a part. Permissions 0666 less the umask.
+inline std::error_code write_file_atomically(const std::string& path, std::string_view bytes, bool sync = true) {
   static std::atomic<unsigned> counter{0};
   const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
@@ -174,7 +174,7 @@ inline std::error_code write_file_atomically(const std::string& path, std::strin
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  if (!ec && ::fsync(fd) != 0) ec = last_error();
+  if (!ec && sync && ::fsync(fd) != 0) ec = last_error();
   ::close(fd);
   if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = last_error();
   if (ec) ::unlink(tmp.c_str());

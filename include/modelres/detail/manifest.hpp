@@ -6,6 +6,7 @@
 //
 //   modelres-manifest 1
 //   state downloading            (only while a download into the directory runs)
+//   unsynced_boot <boot id>      (only for Durability::until_restart: trusted during that boot)
 //   model iic/cv_unet_skin_retouching_torch
 //   revision master
 //   created_at 1713419382
@@ -35,10 +36,16 @@ struct Manifest {
   // commit: a directory that says so is not served (a process that died
   // mid-download leaves it saying so).
   bool downloading = false;
+  // Set when the files were left to the kernel's writeback
+  // (Durability::until_restart): the boot they were written in, after which
+  // nothing proves they reached the disk.
+  std::string unsynced_boot;
 };
 
-inline std::string write_manifest(const std::string& model, const HubSnapshot& snap, bool downloading = false) {
-  std::string out = std::string("modelres-manifest 1\n") + (downloading ? "state downloading\n" : "") + "model " + model +
+inline std::string write_manifest(const std::string& model, const HubSnapshot& snap, bool downloading = false,
+                                  const std::string& unsynced_boot = {}) {
+  std::string out = std::string("modelres-manifest 1\n") + (downloading ? "state downloading\n" : "") +
+                    (unsynced_boot.empty() ? "" : "unsynced_boot " + unsynced_boot + "\n") + "model " + model +
                     "\nrevision " + snap.revision + "\ncreated_at " +
                     std::to_string(snap.created_at) + "\nendpoint " + snap.endpoint + "\n";
   for (const HubFile& f : snap.files)
@@ -66,6 +73,9 @@ inline result<Manifest> read_manifest(std::string_view text, const std::string& 
       header = true;
     } else if (key == "state") {
       m.downloading = value == "downloading";
+    } else if (key == "unsynced_boot") {
+      // Any value, even an empty one, marks the files unsynced: empty never matches a boot.
+      m.unsynced_boot = value.empty() ? std::string("-") : std::string(value);
     } else if (key == "model") {
       m.model = std::string(value);
     } else if (key == "revision") {

@@ -159,7 +159,10 @@ class OnlinePolicy {
         return e;
       }
     }
-    if (plan.up_to_date) {
+    // A cache written until_restart is current too, unless the disk is now
+    // asked for: then the commit syncs what the kernel may not have written yet.
+    const bool needs_sync = target.manifest_unsynced && options_.fetch.durability == Durability::on_disk;
+    if (plan.up_to_date && !needs_sync) {
       // A current cache: nothing to write (a commit would cost four fsyncs).
       auto current = cache.locate(id, snap.revision);
       if (current) {
@@ -167,7 +170,7 @@ class OnlinePolicy {
         return current;
       }
     }
-    auto committed = cache.commit(id, target, snap);
+    auto committed = cache.commit(id, target, snap, options_.fetch.durability);
     if (committed) committed.value().hub_check = HubCheck::current;
     return committed;
   }
