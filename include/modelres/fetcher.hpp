@@ -193,7 +193,9 @@ class Fetcher {
       detail::Sha256 hash;
       if (item.size > 0 && have > item.size) have = 0;  // longer than the file: not ours to trust
       if (have > 0 && !hash_prefix(file.fd, have, hash)) have = 0;
-      if (have == 0) {
+      // Truncating an empty file is not free: ext4 then flushes the whole file
+      // when it is closed (its auto_da_alloc guess at a rewrite).
+      if (have == 0 && st.st_size > 0) {
         hash.reset();
         if (::ftruncate(file.fd, 0) != 0) return file_system_error(partial_path, detail::last_error(), "cannot truncate");
       }
