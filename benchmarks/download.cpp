@@ -1,13 +1,18 @@
 // Online resolution against a loopback hub, in the same run as curl:
 //
-//   BM_ColdDownload/modelres  OnlinePolicy into an empty cache: 8 files of 32 MiB,
-//                             4 connections, every byte hashed and verified
-//   BM_ColdDownload/curl      the curl program fetching the same 8 URLs with
-//                             --parallel --parallel-max 4, into the page cache, no verification
-//   BM_ColdDownload/curl_then_sync  the same, then each file synced to disk: the
-//                             durability modelres gives before declaring a model complete
-//   BM_CurrentCacheCheck      OnlinePolicy when the cache is current: requests and latency
-//   BM_PeakMemory/<MiB>       peak RSS of a child process downloading one file of that size
+//   BM_ColdDownload_modelres        OnlinePolicy into an empty cache: 8 files of 32 MiB,
+//                                   4 connections, every byte hashed and verified, every
+//                                   file synced to disk (Durability::on_disk, the default)
+//   BM_ColdDownload_modelres_until_restart  the same without waiting for the disk
+//   BM_ColdDownload_curl            the curl program fetching the same 8 URLs with
+//                                   --parallel --parallel-max 4, into the page cache
+//   BM_ColdDownload_curl_sha256     the same, then every file's SHA-256 checked with
+//                                   `openssl dgst -sha256` (SHA-NI; two at once, one per core):
+//                                   curl with verification on
+//   BM_ColdDownload_curl_sha256_sync  that, then each file synced to disk: the whole of
+//                                   what the default modelres download does
+//   BM_CurrentCacheCheck            OnlinePolicy when the cache is current: requests and latency
+//   BM_PeakMemory/<MiB>             peak RSS of a child process downloading one file of that size
 //
 //   build/release/benchmarks/modelres_download_benchmarks
 #include <modelres/modelres.hpp>
@@ -16,8 +21,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <fcntl.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -56,25 +61,35 @@ testing::TestHub& hub() {
   return *h;
 }
 
+// A benchmark that cannot do its work says why, and the program then exits 1
+// (Google Benchmark itself exits 0 after a skipped benchmark), so a smoke run
+// in CI notices.
+bool any_failed = false;
+void fail(benchmark::State& state, const std::string& why) {
+  any_failed = true;
+  state.SkipWithError(why.c_str());
+}
+
 // A fresh directory, removed with its contents when it goes.
 using TempRoot = testing::TempDir;
 
-Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache> online(const fs::path& root) {
+Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache> online(const fs::path& root, Durability durability = Durability::on_disk) {
   OnlineOptions o;
   o.hub.endpoint = hub().endpoint();
   o.fetch.parallel = 4;
+  o.fetch.durability = durability;
   return Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>(ModelScopeCache(root), OnlinePolicy<CurlTransport>(o));
 }
 
-void BM_ColdDownload_modelres(benchmark::State& state) {
+void modelres_download(benchmark::State& state, Durability durability) {
   ::unsetenv("MODELRES_OFFLINE");
   for (auto _ : state) {
     state.PauseTiming();
     auto root = std::make_unique<TempRoot>();  // a cold cache each time
-    auto resolver = online(root->path());
+    auto resolver = online(root->path(), durability);
     state.ResumeTiming();
     auto r = resolver.resolve("bench/model");
-    if (!r) state.SkipWithError(r.error().message().c_str());
+    if (!r) return fail(state, r.error().message());
     state.PauseTiming();
     root.reset();  // removing 256 MiB is not part of the download
     state.ResumeTiming();
@@ -82,36 +97,69 @@ void BM_ColdDownload_modelres(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kFiles * kFileSize));
 }
 
-// curl, then each file synced to disk: the same durability modelres gives
-// before it declares a model complete.
-void curl_download(benchmark::State& state, bool durable);
+void BM_ColdDownload_modelres(benchmark::State& state) { modelres_download(state, Durability::on_disk); }
+void BM_ColdDownload_modelres_until_restart(benchmark::State& state) { modelres_download(state, Durability::until_restart); }
 
-void BM_ColdDownload_curl(benchmark::State& state) { curl_download(state, false); }
-void BM_ColdDownload_curl_then_sync(benchmark::State& state) { curl_download(state, true); }
+std::string shard_name(std::size_t i) { return "shard-" + std::to_string(i) + ".bin"; }
 
-void curl_download(benchmark::State& state, bool durable) {
+// Starts a program (looked up in PATH), its output into `out` if given; -1 if it cannot be started.
+pid_t spawn(std::vector<std::string> args, const fs::path& out = {}) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  if (!out.empty()) ::posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  if (::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid = -1;
+  ::posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+// Waits for a spawned program; true if it exited 0.
+bool succeeded(pid_t pid) {
+  int status = 0;
+  return pid > 0 && ::waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// curl, then optionally what modelres does besides: check every file's SHA-256
+// (openssl dgst, two processes, one per core), and sync each to disk.
+void curl_download(benchmark::State& state, bool verify, bool durable) {
   const std::string base = hub().endpoint() + "/api/v1/models/bench/model/repo?Revision=master&FilePath=";
+  static const std::vector<std::string> hashes = [] {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < kFiles; ++i) out.push_back(testing::sha256_hex(testing::pattern_bytes(kFileSize, 50 + unsigned(i))));
+    return out;
+  }();
   for (auto _ : state) {
     state.PauseTiming();
     auto holder = std::make_unique<TempRoot>();
-    TempRoot& root = *holder;
+    const fs::path& root = holder->path();
     std::vector<std::string> args{"curl", "-sS", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "4"};
     for (std::size_t i = 0; i < kFiles; ++i) {
       args.push_back("-o");
-      args.push_back((root.path() / ("shard-" + std::to_string(i) + ".bin")).native());
-      args.push_back(base + "shard-" + std::to_string(i) + ".bin");
+      args.push_back((root / shard_name(i)).native());
+      args.push_back(base + shard_name(i));
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    // Half the files for each of two openssl processes, and what each must print.
+    std::vector<std::string> halves[2] = {{"openssl", "dgst", "-sha256", "-r"}, {"openssl", "dgst", "-sha256", "-r"}};
+    std::string expected[2];
+    for (std::size_t i = 0; i < kFiles; ++i) {
+      halves[i % 2].push_back((root / shard_name(i)).native());
+      expected[i % 2] += hashes[i] + " *" + (root / shard_name(i)).native() + "\n";
+    }
     state.ResumeTiming();
-    pid_t pid;
-    if (::posix_spawnp(&pid, "curl", nullptr, nullptr, argv.data(), environ) != 0) state.SkipWithError("no curl program");
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) state.SkipWithError("curl failed");
+    if (!succeeded(spawn(args))) return fail(state, "curl failed (is the curl program installed?)");
+    if (verify) {
+      const pid_t first = spawn(halves[0], root / "sums-0"), second = spawn(halves[1], root / "sums-1");
+      const bool ran = succeeded(first), ran_too = succeeded(second);
+      if (!ran || !ran_too) return fail(state, "openssl dgst failed (is the openssl program installed?)");
+      // Comparing 8 lines of text is not the cost being measured, but it is part of verifying.
+      if (testing::read_text(root / "sums-0") != expected[0] || testing::read_text(root / "sums-1") != expected[1])
+        return fail(state, "a file's SHA-256 does not match");
+    }
     if (durable)
-      for (std::size_t i = 0; i < kFiles; ++i) detail::sync_to_disk((root.path() / ("shard-" + std::to_string(i) + ".bin")).native());
+      for (std::size_t i = 0; i < kFiles; ++i) detail::sync_to_disk((root / shard_name(i)).native());
     state.PauseTiming();
     holder.reset();
     state.ResumeTiming();
@@ -119,15 +167,19 @@ void curl_download(benchmark::State& state, bool durable) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kFiles * kFileSize));
 }
 
+void BM_ColdDownload_curl(benchmark::State& state) { curl_download(state, false, false); }
+void BM_ColdDownload_curl_sha256(benchmark::State& state) { curl_download(state, true, false); }
+void BM_ColdDownload_curl_sha256_sync(benchmark::State& state) { curl_download(state, true, true); }
+
 void BM_CurrentCacheCheck(benchmark::State& state) {
   ::unsetenv("MODELRES_OFFLINE");
   TempRoot root;
   auto resolver = online(root.path());
-  if (!resolver.resolve("bench/model")) state.SkipWithError("first resolve failed");
+  if (!resolver.resolve("bench/model")) return fail(state, "first resolve failed");
   const std::size_t before = hub().server().requests().size();
   for (auto _ : state) {
     auto r = resolver.resolve("bench/model");
-    if (!r || r.value().hub_check != HubCheck::current) state.SkipWithError("check failed");
+    if (!r || r.value().hub_check != HubCheck::current) return fail(state, "check failed");
   }
   state.counters["requests_per_check"] =
       static_cast<double>(hub().server().requests().size() - before) / static_cast<double>(state.iterations());
@@ -146,23 +198,18 @@ void BM_PeakMemory(benchmark::State& state) {
   for (auto _ : state) {
     TempRoot root;
     const std::string report = (root.path() / "hwm").native();
-    std::vector<std::string> args{self_path, "--child-download", endpoint, model, (root.path() / "cache").native(), report};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid;
-    if (::posix_spawn(&pid, self_path.c_str(), nullptr, nullptr, argv.data(), environ) != 0) state.SkipWithError("spawn");
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) state.SkipWithError("child download failed");
+    if (!succeeded(spawn({self_path, "--child-download", endpoint, model, (root.path() / "cache").native(), report})))
+      return fail(state, "child download failed");
     std::ifstream(report) >> peak_mib;
   }
   state.counters["child_peak_MiB"] = peak_mib;
 }
 
 BENCHMARK(BM_ColdDownload_modelres)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_ColdDownload_modelres_until_restart)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_ColdDownload_curl)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
-BENCHMARK(BM_ColdDownload_curl_then_sync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_ColdDownload_curl_sha256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_ColdDownload_curl_sha256_sync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_CurrentCacheCheck)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PeakMemory)->Arg(64)->Arg(256)->ArgName("MiB")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
@@ -184,5 +231,5 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
-  return 0;
+  return any_failed ? 1 : 0;
 }

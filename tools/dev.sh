@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config
           libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev
-          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl)
+          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl openssl)
 
 deps() {
   local missing=()
@@ -90,6 +90,9 @@ case "${1:-}" in
       "-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_EXE_LINKER_FLAGS=$sanitize"
     echo "=== benchmarks: smoke run"
     build/gcc-cxx17/benchmarks/modelres_benchmarks --benchmark_filter='/models:1$' --benchmark_min_time=0.05
+    # The download rows have fixed iterations: one pass of each, about 30 s, so the curl and
+    # openssl references are known to run on a fresh machine too.
+    build/gcc-cxx17/benchmarks/modelres_download_benchmarks --benchmark_min_time=0.05
     fuzz
     echo "=== all variants passed"
     echo "tests: $passed passed, $failed failed"
