@@ -15,8 +15,9 @@ enum class Completeness {
   // download as finished.
   verified,
   // Nothing proves the directory holds the whole model: the layout keeps no
-  // metadata (ModelScope >= 1.38, a copied directory), or the Python client's
-  // record exists but it never marked the download finished.
+  // metadata (ModelScope >= 1.38, a copied directory), the Python client's
+  // record exists but it never marked the download finished, or modelres
+  // downloaded it with Durability::until_restart and the machine restarted since.
   unknown,
 };
 
