@@ -141,19 +141,23 @@ TEST_CASE("hub: a file list with paths that leave the model directory is refused
   }
 }
 
-TEST_CASE("hub: Sha256 must be 64 hex digits when given; null means none", "[online][hub]") {
+TEST_CASE("hub: Sha256 must be 64 hex digits when given; null or empty means none", "[online][hub]") {
   TestHub server;
   auto model = testing::unet_on_hub();
   model.files[0].sha256 = nlohmann::json();  // computed
   model.extra_entries.push_back({{"Path", "no_hash.bin"}, {"Type", "blob"}, {"Size", 3}, {"Sha256", nullptr}, {"Revision", "r"}});
+  model.extra_entries.push_back({{"Path", "empty_hash.bin"}, {"Type", "blob"}, {"Size", 3}, {"Sha256", ""}, {"Revision", "r"}});
   model.extra_entries.push_back({{"Path", ".gitattributes"}, {"Name", ".gitattributes"}, {"Type", "blob"}, {"Size", 3}, {"Revision", "r"}});
   server.add(model);
   server.start();
   auto snap = hub_at(server).snapshot(unet, "");
   REQUIRE(snap);
-  REQUIRE(snap.value().files.size() == 5);  // .gitattributes dropped, as the client does
+  REQUIRE(snap.value().files.size() == 6);  // .gitattributes dropped, as the client does
   CHECK(snap.value().files[4].path == "no_hash.bin");
   CHECK(snap.value().files[4].sha256.empty());
+  CHECK(snap.value().files[5].path == "empty_hash.bin");
+  CHECK(snap.value().files[5].sha256.empty());
+  CHECK(snap.value().files[5].size == 3);
 
   TestHub bad;
   auto m2 = testing::unet_on_hub();

@@ -168,7 +168,8 @@ class ModelScopeHub {
       if (name == ".gitignore" || name == ".gitattributes") continue;
       if (const auto* size = member(f, "Size"); size && size->is_number_unsigned())
         hf.size = size->template get<std::uint64_t>();
-      if (const auto* sha = member(f, "Sha256"); sha && sha->is_string()) {
+      // null or "" means no hash listed: the size alone is checked.
+      if (const auto* sha = member(f, "Sha256"); sha && sha->is_string() && !sha->template get_ref<const std::string&>().empty()) {
         hf.sha256 = sha->template get<std::string>();
         for (auto& c : hf.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (hf.sha256.size() != 64 || hf.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
