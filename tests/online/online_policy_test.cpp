@@ -126,6 +126,29 @@ TEST_CASE("online: files the Python client downloaded are verified by hash, not 
   CHECK(testing::read_text(dir / "pytorch_model.pt") == model.files[2].content);
 }
 
+TEST_CASE("online: an empty file listed by size and hash is created without a request", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  model.files.push_back({"__init__.py", "", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr});
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto r = online(hub, root).resolve(unet_id);
+  REQUIRE(r);
+  CHECK(fs::is_regular_file(r.value().directory / "__init__.py"));
+  CHECK(fs::file_size(r.value().directory / "__init__.py") == 0);
+  CHECK(file_requests(hub) == model.files.size() - 1);
+  std::size_t asked_for_empty = 0;
+  for (const auto& req : hub.server().requests())
+    for (auto [it, end] = req.params.equal_range("FilePath"); it != end; ++it) asked_for_empty += it->second == "__init__.py";
+  CHECK(asked_for_empty == 0);
+  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  REQUIRE(offline);
+  CHECK(offline.value().completeness == Completeness::verified);
+  CHECK(offline.value().files.size() == model.files.size());
+}
+
 // The manifest with its unsynced_boot line replaced: what a restart looks like to it.
 void pretend_restarted(const fs::path& manifest) {
   std::string text = testing::read_text(manifest);

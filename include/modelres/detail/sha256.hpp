@@ -9,6 +9,8 @@
 
 namespace modelres::detail {
 
+inline constexpr const char* sha256_of_nothing = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 class Sha256 {
  public:
   Sha256() : ctx_(EVP_MD_CTX_new()) { reset(); }
