@@ -44,7 +44,7 @@ enum class errc {
   rate_limited = 21,          // 429; Error::detail has Retry-After
   server_error = 22,          // 5xx, or an envelope that reports failure; status and request id in detail
   malformed_response = 23,    // not the JSON the protocol promises
-  unsafe_file_list = 24,      // the hub listed a path that would leave the model directory
+  unsafe_file_list = 24,      // the hub listed a path that would leave the model directory or overwrite its metadata
   // Downloading.
   checksum_mismatch = 25,     // the bytes received do not hash to the Sha256 (or size) the hub listed
   disk_full = 26,             // no space (or quota) left where the cache is written

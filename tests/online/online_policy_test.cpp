@@ -288,6 +288,37 @@ TEST_CASE("online: a hostile file list writes nothing anywhere", "[online][polic
   CHECK(file_requests(hub) == 0);
 }
 
+TEST_CASE("online: a hub file named like the cache's metadata is refused before anything is written", "[online][policy]") {
+  TestHub hub;
+  auto model = testing::unet_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  auto resolver = online(hub, root);
+  auto first = resolver.resolve(unet_id);
+  REQUIRE(first);
+  const fs::path dir = first.value().directory;
+  const std::string msc = testing::read_text(dir / ".msc"), manifest = testing::read_text(dir / ".modelres");
+  for (const std::string name : {".msc", ".mv", ".modelres", "._____temp/x"}) {
+    INFO(name);
+    auto hostile = model;
+    hostile.files[1].content = "# changed, so that there is something to download\n" + name;
+    hostile.files.push_back({name, "cos\nsystem\n(S'echo owned'\ntR.", "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr});
+    hub.add(hostile);
+    auto r = resolver.resolve(unet_id);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::unsafe_file_list);
+    CHECK(testing::read_text(dir / ".msc") == msc);
+    CHECK(testing::read_text(dir / ".modelres") == manifest);
+    CHECK(testing::read_text(dir / "README.md") == model.files[1].content);
+    CHECK_FALSE(fs::exists(dir / "._____temp"));
+  }
+  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  REQUIRE(offline);
+  CHECK(offline.value().completeness == Completeness::verified);
+}
+
 TEST_CASE("online: a wrong checksum is an error and the model is not served", "[online][policy]") {
   TestHub hub;
   auto model = testing::unet_on_hub();

@@ -177,6 +177,7 @@ class ModelScopeCache {
   // Marks target.model_dir as being downloaded into, before the first file
   // moves in: until commit(), lookups report it incomplete.
   result<void> begin_download(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
+    MODELRES_TRYV(refuse_bookkeeping_names(id, snapshot));
     if (auto ec = detail::make_directories(target.model_dir))
       return Error(ec == std::errc::no_space_on_device ? errc::disk_full : errc::io_error, id.str(),
                    "cannot create " + target.model_dir).with_cause(ec);
@@ -194,6 +195,7 @@ class ModelScopeCache {
   // until_restart skips every sync and says so in the manifest, with the boot.
   result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot,
                                Durability durability) const {
+    MODELRES_TRYV(refuse_bookkeeping_names(id, snapshot));
     const bool sync = durability == Durability::on_disk;
     // Every file on disk before anything says the model is complete: after a
     // crash, a manifest never vouches for data that did not reach the disk.
@@ -438,6 +440,19 @@ class ModelScopeCache {
   static bool is_bookkeeping(std::string_view name) {
     return name == ".msc" || name == ".mv" || name == ".mdl" || name == ".msc.corrupted" ||
            name == ".mdl.corrupted" || name == "._____temp" || name == detail::manifest_name;
+  }
+
+  // A hub file named like the bookkeeping would overwrite it: a hostile .msc
+  // is a pickle the Python client would load. Refused before anything is written.
+  static result<void> refuse_bookkeeping_names(const ModelId& id, const HubSnapshot& snapshot) {
+    for (const HubFile& f : snapshot.files) {
+      const std::string_view top = std::string_view(f.path).substr(0, f.path.find('/'));
+      if (is_bookkeeping(top))
+        return Error(errc::unsafe_file_list, id.str(),
+                     "the hub listed '" + detail::printable(f.path) + "', a name the cache keeps for its own metadata; "
+                     "nothing was written").with_revision(snapshot.revision);
+    }
+    return success();
   }
   // What an interrupted download leaves: modelscope_hub's "x.incomplete" and
   // "x.parallel_tmp", and the classic client's temp files "*.tmp".
