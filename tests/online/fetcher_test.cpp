@@ -304,12 +304,14 @@ TEST_CASE("fetch: a full disk is disk_full, and nothing half-written is visible"
     WARN("needs root to mount a small tmpfs in a private mount namespace; CI runs as root");
     return;
   }
-  TestHub server;
-  server.add(testing::unet_on_hub());
-  server.start();
   TempDir tiny;
+  // The hub starts in the child: forking while its threads run could leave
+  // the child a lock one of them held.
   const int code = testing::run_in_mount_namespace([&] {
     if (::mount("tmpfs", tiny.path().c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+    TestHub server;
+    server.add(testing::unet_on_hub());
+    server.start();
     Setup s(server);
     auto r = s.fetcher().fetch(s.items, (tiny.path() / "out").native(), (tiny.path() / "partial").native());
     if (r) return 91;

@@ -345,26 +345,29 @@ TEST_CASE("online: two processes resolving one model both succeed and fetch each
     return false;
   });
   hub.start();
-  TempDir root;
-  testing::ScopedEnv off("MODELRES_OFFLINE", "");
-  std::vector<pid_t> children;
+  TempDir root, capture;
+  // Separate programs (the modelres CLI), not forks of this one: the hub's
+  // threads run here, and a fork that goes on running C++ can inherit a lock
+  // one of them held (ASan's allocator did, and hung).
+  const std::map<std::string, std::string> env{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}};
+  const std::vector<std::string> download{MODELRES_CLI, "download", unet_id, "--endpoint", hub.endpoint(), "--cache-dir", root.str()};
+  std::vector<std::pair<pid_t, std::string>> children;
   for (int i = 0; i < 2; ++i) {
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      auto r = online(hub, root).resolve(unet_id);
-      ::_exit(r && r.value().completeness == Completeness::verified ? 0 : 1);
-    }
-    children.push_back(pid);
+    const std::string out = (capture.path() / ("out" + std::to_string(i))).native();
+    children.emplace_back(testing::start_command(download, env, out, out + ".err"), out);
   }
-  for (pid_t pid : children) {
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  for (const auto& [pid, out] : children) {
+    const auto r = testing::finish_command(pid, out, out + ".err");
+    INFO(r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == dir.native() + "\n");
   }
   CHECK(file_requests(hub) == model.files.size());
-  for (const auto& f : model.files)
-    CHECK(testing::read_text(root.path() / "models/iic/cv_unet_skin_retouching_torch" / f.path) == f.content);
+  for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
+  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  REQUIRE(offline);
+  CHECK(offline.value().completeness == Completeness::verified);
 }
 
 TEST_CASE("online: a download that dies half-way leaves a directory that is not served", "[online][policy]") {

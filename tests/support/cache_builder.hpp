@@ -136,7 +136,10 @@ inline std::map<std::string, std::pair<std::uintmax_t, long long>> tree_state(co
 }
 
 // Runs `fn` in a child process as an unprivileged user (when we are root, whom
-// permission bits do not stop) and returns its exit status.
+// permission bits do not stop) and returns its exit status. The child is a
+// fork that goes on running C++: call this only while the process has one
+// thread (no TestHub running), or a lock another thread held at the fork
+// (the allocator's, say) stays held in the child forever.
 template <class Fn>
 int run_unprivileged(Fn fn) {
   const pid_t pid = ::fork();
@@ -152,7 +155,8 @@ int run_unprivileged(Fn fn) {
 }
 
 // Runs `fn` in a child process in its own mount namespace (mounts made there
-// vanish with it); returns its exit status.
+// vanish with it); returns its exit status. Single-threaded callers only, as
+// for run_unprivileged.
 template <class Fn>
 int run_in_mount_namespace(Fn fn) {
   const pid_t pid = ::fork();
@@ -166,6 +170,35 @@ int run_in_mount_namespace(Fn fn) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+// Starts a command with its stdout and stderr into files, the environment
+// changed by `env` (an empty value unsets). Everything is prepared before the
+// fork and the child only opens, dup2()s and execs: safe while other threads
+// (a TestHub) run. Returns the pid, or -1.
+inline pid_t start_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                           const std::string& out_path, const std::string& err_path) {
+  std::vector<std::string> environment;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (!env.count(entry.substr(0, entry.find('=')))) environment.push_back(entry);
+  }
+  for (const auto& [k, v] : env)
+    if (!v.empty()) environment.push_back(k + "=" + v);
+  std::vector<char*> args, envp;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (const auto& e : environment) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
 // Runs a command, capturing stdout and stderr; returns the exit status.
 struct CommandResult {
   int status = -1;
@@ -173,35 +206,19 @@ struct CommandResult {
   std::string err;
 };
 
-inline CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
-  TempDir capture;
-  const std::string out_path = (capture.path() / "out").native();
-  const std::string err_path = (capture.path() / "err").native();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    for (const auto& [k, v] : env) {
-      if (v.empty())
-        ::unsetenv(k.c_str());
-      else
-        ::setenv(k.c_str(), v.c_str(), 1);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
+inline CommandResult finish_command(pid_t pid, const std::string& out_path, const std::string& err_path) {
   int status = 0;
-  ::waitpid(pid, &status, 0);
   CommandResult r;
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  if (pid > 0 && ::waitpid(pid, &status, 0) == pid) r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
   r.out = read_text(out_path);
   r.err = read_text(err_path);
   return r;
+}
+
+inline CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
+  TempDir capture;
+  const std::string out_path = (capture.path() / "out").native(), err_path = (capture.path() / "err").native();
+  return finish_command(start_command(argv, env, out_path, err_path), out_path, err_path);
 }
 
 // Sets an environment variable for one scope (empty value: unset).
