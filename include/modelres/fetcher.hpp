@@ -173,14 +173,13 @@ class Fetcher {
     if (auto ec = detail::make_directories(parent_of(partial_path))) return file_system_error(partial_path, ec, "cannot create the directory of");
     if (auto ec = detail::make_directories(parent_of(final_path))) return file_system_error(final_path, ec, "cannot create the directory of");
 
+    const bool write_behind = options_.durability == Durability::on_disk;
     // A file the hub lists as empty, by size and hash, needs no request (the
     // client creates it without one too).
     if (item.size == 0 && item.sha256 == detail::sha256_of_nothing) {
-      if (auto ec = detail::write_file_atomically(final_path, {}, options_.durability == Durability::on_disk))
-        return file_system_error(final_path, ec, "cannot create");
+      if (auto ec = detail::write_file_atomically(final_path, {}, write_behind)) return file_system_error(final_path, ec, "cannot create");
       return success();
     }
-    const bool write_behind = options_.durability == Durability::on_disk;
     std::optional<Error> last;
     std::chrono::milliseconds retry_after{0};  // the hub's Retry-After on the last refusal
     std::uint64_t counted = 0;                 // bytes of this file already reported to progress

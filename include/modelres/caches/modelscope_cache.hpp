@@ -32,8 +32,8 @@
 
 #include "../detail/fs.hpp"
 #include "../detail/manifest.hpp"
-#include "../durability.hpp"
 #include "../detail/pickle.hpp"
+#include "../durability.hpp"
 #include "../error.hpp"
 #include "../hub_snapshot.hpp"
 #include "write_target.hpp"
