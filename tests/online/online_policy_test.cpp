@@ -23,13 +23,19 @@ const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
 
 using Online = Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>;
 
-Online online(const TestHub& hub, const TempDir& root, bool strict = false) {
+Online online(const TestHub& hub, const TempDir& root, bool strict = false, Durability durability = Durability::on_disk) {
   OnlineOptions o;
   o.strict = strict;
   o.hub.endpoint = hub.endpoint();
   o.fetch.backoff = std::chrono::milliseconds(10);
   o.fetch.max_attempts = 2;
+  o.fetch.durability = durability;
   return Online(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
+}
+
+// What the cache alone says of the model afterwards.
+result<ResolvedModel> cached(const TempDir& root) {
+  return Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
 }
 
 std::size_t file_requests(TestHub& hub) {
@@ -63,7 +69,7 @@ TEST_CASE("online: a cold cache is filled, verified, and readable by the Python 
   CHECK(fs::exists(dir / ".modelres"));
   CHECK(fs::exists(root.path() / ".lock/iic___cv_unet_skin_retouching_torch"));
   // Offline afterwards, completeness is proven by the manifest.
-  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  auto offline = cached(root);
   REQUIRE(offline);
   CHECK(offline.value().completeness == Completeness::verified);
   CHECK(offline.value().files.size() == 4);
@@ -143,7 +149,7 @@ TEST_CASE("online: an empty file listed by size and hash is created without a re
   for (const auto& req : hub.server().requests())
     for (auto [it, end] = req.params.equal_range("FilePath"); it != end; ++it) asked_for_empty += it->second == "__init__.py";
   CHECK(asked_for_empty == 0);
-  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  auto offline = cached(root);
   REQUIRE(offline);
   CHECK(offline.value().completeness == Completeness::verified);
   CHECK(offline.value().files.size() == model.files.size());
@@ -166,23 +172,19 @@ TEST_CASE("online: until_restart skips the disk; after a restart its files are h
   hub.start();
   TempDir root;
   testing::ScopedEnv off("MODELRES_OFFLINE", "");
-  OnlineOptions o;
-  o.hub.endpoint = hub.endpoint();
-  o.fetch.durability = Durability::until_restart;
-  auto r = Online(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o)).resolve(unet_id);
+  auto r = online(hub, root, false, Durability::until_restart).resolve(unet_id);
   REQUIRE(r);
   CHECK(r.value().completeness == Completeness::verified);
   const fs::path dir = r.value().directory;
   CHECK(testing::read_text(dir / ".modelres").find("unsynced_boot " + detail::current_boot_id() + "\n") != std::string::npos);
-  const auto local = [&] { return Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id); };
-  REQUIRE(local());
-  CHECK(local().value().completeness == Completeness::verified);  // this boot: the page cache holds what was verified
+  REQUIRE(cached(root));
+  CHECK(cached(root).value().completeness == Completeness::verified);  // this boot: the page cache holds what was verified
 
   // A crash took the tail of one file (right size, zeros: what XFS can show) and the machine restarted.
   testing::write_file(dir / "pytorch_model.pt", std::string(model.files[2].content.size(), '\0'));
   pretend_restarted(dir / ".modelres");
-  REQUIRE(local());
-  CHECK(local().value().completeness == Completeness::unknown);
+  REQUIRE(cached(root));
+  CHECK(cached(root).value().completeness == Completeness::unknown);
 
   // The next online resolve (on_disk, the default) hashes every file, fetches the damaged one alone, and syncs.
   const std::size_t before = file_requests(hub);
@@ -191,7 +193,7 @@ TEST_CASE("online: until_restart skips the disk; after a restart its files are h
   CHECK(file_requests(hub) - before == 1);
   CHECK(testing::read_text(dir / "pytorch_model.pt") == model.files[2].content);
   CHECK(testing::read_text(dir / ".modelres").find("unsynced_boot") == std::string::npos);
-  CHECK(local().value().completeness == Completeness::verified);
+  CHECK(cached(root).value().completeness == Completeness::verified);
 }
 
 TEST_CASE("online: a current until_restart cache, asked for on_disk, is synced without a download", "[online][policy][durability]") {
@@ -200,10 +202,7 @@ TEST_CASE("online: a current until_restart cache, asked for on_disk, is synced w
   hub.start();
   TempDir root;
   testing::ScopedEnv off("MODELRES_OFFLINE", "");
-  OnlineOptions o;
-  o.hub.endpoint = hub.endpoint();
-  o.fetch.durability = Durability::until_restart;
-  auto fast = Online(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
+  auto fast = online(hub, root, false, Durability::until_restart);
   REQUIRE(fast.resolve(unet_id));
   const fs::path manifest = root.path() / "models/iic/cv_unet_skin_retouching_torch/.modelres";
   const std::size_t files_before = file_requests(hub), before = hub.server().requests().size();
@@ -314,7 +313,7 @@ TEST_CASE("online: a hub file named like the cache's metadata is refused before 
     CHECK(testing::read_text(dir / "README.md") == model.files[1].content);
     CHECK_FALSE(fs::exists(dir / "._____temp"));
   }
-  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  auto offline = cached(root);
   REQUIRE(offline);
   CHECK(offline.value().completeness == Completeness::verified);
 }
@@ -332,7 +331,7 @@ TEST_CASE("online: a wrong checksum is an error and the model is not served", "[
   CHECK(r.error() == errc::checksum_mismatch);
   CHECK(r.error().reference == unet_id);
   CHECK_FALSE(fs::exists(root.path() / "models/iic/cv_unet_skin_retouching_torch/pytorch_model.pt"));
-  CHECK_FALSE(Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id));
+  CHECK_FALSE(cached(root));
 }
 
 TEST_CASE("online: two processes resolving one model both succeed and fetch each file once", "[online][policy]") {
@@ -365,7 +364,7 @@ TEST_CASE("online: two processes resolving one model both succeed and fetch each
   }
   CHECK(file_requests(hub) == model.files.size());
   for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
-  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  auto offline = cached(root);
   REQUIRE(offline);
   CHECK(offline.value().completeness == Completeness::verified);
 }
@@ -387,7 +386,7 @@ TEST_CASE("online: a download that dies half-way leaves a directory that is not 
   CHECK(r.error() == errc::unauthorized);
   const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
   CHECK(fs::exists(dir / "configuration.json"));  // verified files stay for the next run
-  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root.path())).resolve(unet_id);
+  auto offline = cached(root);
   REQUIRE_FALSE(offline);
   CHECK(offline.error() == errc::incomplete);
   CHECK(offline.error().detail.find("has not finished") != std::string::npos);
