@@ -1,0 +1,18 @@
+cmake_minimum_required(VERSION 3.14)
+# Installs the parent project's build into PREFIX and checks that modelres put
+# its headers and package there if and only if EXPECT_INSTALL.
+file(REMOVE_RECURSE ${PREFIX})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${PREFIX} RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cmake --install ${BUILD} failed")
+endif()
+file(GLOB_RECURSE installed RELATIVE ${PREFIX} ${PREFIX}/*)
+if(EXPECT_INSTALL)
+  foreach(f include/modelres/modelres.hpp share/cmake/modelres/modelresConfig.cmake)
+    if(NOT f IN_LIST installed)
+      message(FATAL_ERROR "MODELRES_INSTALL=ON, but ${f} was not installed: ${installed}")
+    endif()
+  endforeach()
+elseif(installed)
+  message(FATAL_ERROR "modelres installed files from inside a parent project: ${installed}")
+endif()
