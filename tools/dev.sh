@@ -4,16 +4,18 @@
 #   tools/dev.sh demo    install what is missing, build, run the demo
 #   tools/dev.sh test    install what is missing, build and test every CI variant:
 #                        g++ and clang, C++17 and C++20, -fno-exceptions, ASan+UBSan,
-#                        and a short fuzzing run of the pickle reader
+#                        a short fuzzing run of the pickle reader, and the .deb of
+#                        the program, installed with apt-get and run
 #   tools/dev.sh deps    only install what is missing
 #
 # Build trees go to build/<variant>. Packages come from Debian's archive only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config
+packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config make python3
           libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev
-          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl openssl)
+          libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl openssl
+          dpkg-dev file)
 
 deps() {
   local missing=()
@@ -94,6 +96,11 @@ case "${1:-}" in
     # openssl references are known to run on a fresh machine too.
     build/gcc-cxx17/benchmarks/modelres_download_benchmarks --benchmark_min_time=0.05
     fuzz
+    echo "=== deb: the modelres program as a .deb, installed with apt-get and run"
+    build deb g++ 17 -DCMAKE_BUILD_TYPE=Release -DMODELRES_BUILD_TESTS=OFF -DMODELRES_BUILD_BENCHMARKS=OFF
+    rm -f build/deb/modelres_*.deb
+    (cd build/deb && cpack -G DEB > ../deb.cpack.log 2>&1) || { cat build/deb.cpack.log; exit 1; }
+    tests/packaging/check_deb.sh build/deb/modelres_*.deb
     echo "=== all variants passed"
     echo "tests: $passed passed, $failed failed"
     ;;
