@@ -97,7 +97,8 @@ case "${1:-}" in
     build/gcc-cxx17/benchmarks/modelres_download_benchmarks --benchmark_min_time=0.05
     fuzz
     echo "=== deb: the modelres program as a .deb, installed with apt-get and run"
-    build deb g++ 17 -DCMAKE_BUILD_TYPE=Release -DMODELRES_BUILD_TESTS=OFF -DMODELRES_BUILD_BENCHMARKS=OFF
+    build deb g++ 17 -DCMAKE_BUILD_TYPE=Release -DMODELRES_BUILD_TESTS=OFF -DMODELRES_BUILD_BENCHMARKS=OFF \
+      -DMODELRES_BUILD_DEMO=OFF
     rm -f build/deb/modelres_*.deb
     (cd build/deb && cpack -G DEB > ../deb.cpack.log 2>&1) || { cat build/deb.cpack.log; exit 1; }
     tests/packaging/check_deb.sh build/deb/modelres_*.deb

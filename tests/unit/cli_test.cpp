@@ -154,6 +154,7 @@ TEST_CASE("cli: ls lists every layout with its state", "[cli]") {
   CHECK(j[2]["state"]["files"].size() == 4);
 }
 
+#ifdef MODELRES_DEMO  // not built with -DMODELRES_BUILD_DEMO=OFF
 TEST_CASE("demo: every outcome as expected", "[cli][demo]") {
   auto demo = run_command({MODELRES_DEMO});
   CHECK(demo.status == 0);
@@ -162,3 +163,4 @@ TEST_CASE("demo: every outcome as expected", "[cli][demo]") {
   CHECK(demo.out.find("hub check    unavailable: hub unreachable") != std::string::npos);
   CHECK(demo.out.find("error not_cached (7)") != std::string::npos);
 }
+#endif
