@@ -21,6 +21,7 @@ vcpkg_cmake_configure(
         -DMODELRES_INSTALL=ON
         -DMODELRES_BUILD_TESTS=OFF
         -DMODELRES_BUILD_BENCHMARKS=OFF
+        -DMODELRES_BUILD_DEMO=OFF
 )
 vcpkg_cmake_install()
 vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/modelres)

@@ -73,7 +73,7 @@ check(set(port.get("default-features", [])) <= set(features), "port: default-fea
 portfile = (source / "ports/modelres/portfile.cmake").read_text()
 for required in ("vcpkg_cmake_configure(", "vcpkg_cmake_install(", "vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/modelres)",
                  "vcpkg_fixup_pkgconfig(", "vcpkg_install_copyright(", "set(VCPKG_BUILD_TYPE release)",
-                 "-DMODELRES_BUILD_TESTS=OFF", "-DMODELRES_BUILD_BENCHMARKS=OFF"):
+                 "-DMODELRES_BUILD_TESTS=OFF", "-DMODELRES_BUILD_BENCHMARKS=OFF", "-DMODELRES_BUILD_DEMO=OFF"):
     check(required in portfile, f"portfile.cmake: missing {required}")
 for deprecated in ("vcpkg_configure_cmake", "vcpkg_install_cmake", "vcpkg_fixup_cmake_targets", "vcpkg_copy_tool_dependencies"):
     check(deprecated not in portfile, f"portfile.cmake: uses deprecated {deprecated}")
