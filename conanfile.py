@@ -74,24 +74,17 @@ class ModelresConan(ConanFile):
         self.cpp_info.bindirs = []
         self.cpp_info.libdirs = []
 
-        core = self.cpp_info.components["core"]
-        core.set_property("cmake_target_name", "modelres::modelres")
-        core.set_property("pkg_config_name", "modelres")
-        core.requires = ["boost::headers"]
-        core.bindirs = []
-        core.libdirs = []
-
+        self._component("core", "modelres::modelres", "modelres", ["boost::headers"])
         if self.options.online:
-            online = self.cpp_info.components["online"]
-            online.set_property("cmake_target_name", "modelres::online")
-            online.set_property("pkg_config_name", "modelres-online")
-            online.requires = ["core", "nlohmann_json::nlohmann_json", "openssl::crypto"]
-            online.bindirs = []
-            online.libdirs = []
+            self._component("online", "modelres::online", "modelres-online",
+                            ["core", "nlohmann_json::nlohmann_json", "openssl::crypto"])
         if self.options.curl:
-            curl = self.cpp_info.components["curl"]
-            curl.set_property("cmake_target_name", "modelres::curl")
-            curl.set_property("pkg_config_name", "modelres-curl")
-            curl.requires = ["online", "libcurl::curl"]
-            curl.bindirs = []
-            curl.libdirs = []
+            self._component("curl", "modelres::curl", "modelres-curl", ["online", "libcurl::curl"])
+
+    def _component(self, name, cmake_target, pkg_config_name, requires):
+        component = self.cpp_info.components[name]
+        component.set_property("cmake_target_name", cmake_target)
+        component.set_property("pkg_config_name", pkg_config_name)
+        component.requires = requires
+        component.bindirs = []
+        component.libdirs = []
