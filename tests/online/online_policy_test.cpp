@@ -125,11 +125,16 @@ TEST_CASE("online: files the Python client downloaded are verified by hash, not 
   }
   testing::write_file(dir / "pytorch_model.pt", "tampered");  // one file does not match
   testing::write_file(dir / ".msc", detail::pickle::Writer::list_of_dicts(records));
+  // The client writes .msc through mkstemp: 0600. Rewriting it keeps that mode.
+  const auto owner_only = fs::perms::owner_read | fs::perms::owner_write;
+  fs::permissions(dir / ".msc", owner_only);
   auto r = online(hub, root).resolve(unet_id);
   REQUIRE(r);
   CHECK(r.value().directory == dir);
   CHECK(file_requests(hub) == 1);
   CHECK(testing::read_text(dir / "pytorch_model.pt") == model.files[2].content);
+  CHECK((fs::status(dir / ".msc").permissions() & fs::perms::all) == owner_only);
+  CHECK(testing::read_text(dir / ".msc") == detail::pickle::Writer::list_of_dicts(records));
 }
 
 TEST_CASE("online: an empty file listed by size and hash is created without a request", "[online][policy]") {

@@ -336,6 +336,26 @@ TEST_CASE("what a local-only Python call leaves behind is not a cached model", "
   CHECK(m.error().looked_at[2].verdict == "holds only the Python client's bookkeeping, no model files");
 }
 
+TEST_CASE("model files beside a .msc that records none are not served, as the Python client serves none", "[modelscope]") {
+  TempDir root;
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  for (const auto& [path, content] : testing::unet().files) testing::write_file(dir / path, content);
+  testing::write_file(dir / ".msc", testing::fixture("empty_msc_p4.pkl"));
+  testing::write_file(dir / ".mv", "Revision:master,CreatedAt:1713419382");
+  auto m = ModelScopeCache(root.path()).locate(unet_id, "");
+  REQUIRE_FALSE(m);
+  CHECK(m.error() == errc::not_cached);
+  CHECK(m.error().looked_at[1].path == dir.native());
+  CHECK(m.error().looked_at[1].verdict == ".msc records no finished file; the Python client does not serve it either");
+
+  // It is passed over: an older layout further down the probe order that holds the model is served.
+  const fs::path older = testing::lay_out_classic(root.path() / "hub/iic/cv_unet_skin_retouching_torch");
+  auto found = ModelScopeCache(root.path()).locate(unet_id, "");
+  REQUIRE(found);
+  CHECK(found.value().directory == older);
+  CHECK(found.value().completeness == Completeness::verified);
+}
+
 TEST_CASE("a directory of files without metadata (modelscope_hub 0.1.0-0.1.6, a copy)", "[modelscope]") {
   TempDir root;
   const fs::path dir = root.path() / "iic/cv_unet_skin_retouching_torch";

@@ -566,6 +566,7 @@ class ModelScopeCache {
     }
     const std::string msc_path = dir + "/.msc";
     std::error_code msc_error = detail::read_file(msc_path, bytes, max_metadata_bytes);
+    const bool has_msc = !msc_error;
     if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
       const detail::FileStatus st = detail::status(dir);
       if (!st.exists()) {
@@ -652,6 +653,14 @@ class ModelScopeCache {
           notes.foreign = true;
           return Error(errc::not_cached, {});
         }
+      }
+      // The client's own record says no file finished downloading: its
+      // local_files_only refuses this directory ("Cannot find the requested
+      // files in the cached path"), and so does modelres. Without any .msc the
+      // files came from elsewhere (a copy, git clone) and are served, unverified.
+      if (has_msc) {
+        probes.push_back({dir, ".msc records no finished file; the Python client does not serve it either"});
+        return Error(errc::not_cached, {});
       }
       std::vector<detail::WalkedFile> walked;
       if (!list_unrecorded) {

@@ -158,14 +158,17 @@ inline std::error_code make_directories(const std::string& path) {
 
 // Writes a whole file under a temporary name in the same directory, syncs it
 // (unless `sync` is false), and renames it over `path`: readers see the old
-// file or the new one, never a part. Permissions 0666 less the umask.
+// file or the new one, never a part. A file that is replaced keeps its
+// permissions (the Python client's .msc is 0600); a new one gets 0666 less the umask.
 inline std::error_code write_file_atomically(const std::string& path, std::string_view bytes, bool sync = true) {
   static std::atomic<unsigned> counter{0};
   const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
   if (fd < 0) return last_error();
   std::error_code ec;
-  while (!bytes.empty()) {
+  struct stat replaced;
+  if (::stat(path.c_str(), &replaced) == 0 && ::fchmod(fd, replaced.st_mode & 07777) != 0) ec = last_error();
+  while (!ec && !bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
