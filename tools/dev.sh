@@ -4,7 +4,7 @@
 #   tools/dev.sh demo    install what is missing, build, run the demo
 #   tools/dev.sh test    install what is missing, build and test every CI variant:
 #                        g++ and clang, C++17 and C++20, -fno-exceptions, ASan+UBSan,
-#                        a short fuzzing run of the pickle reader, and the .deb of
+#                        short fuzzing runs of the pickle and JSON readers, and the .deb of
 #                        the program, installed with apt-get and run
 #   tools/dev.sh deps    only install what is missing
 #
@@ -59,14 +59,16 @@ variant() {
   return $rc
 }
 
+# fuzz NAME CORPUS...: 30 seconds of libFuzzer+ASan+UBSan on tests/fuzz/NAME_fuzzer.cpp.
 fuzz() {
-  echo "=== fuzz: pickle reader, 30 seconds"
-  mkdir -p build/fuzz
+  local name=$1
+  shift
+  echo "=== fuzz: $name reader, 30 seconds"
+  mkdir -p "build/fuzz/$name-corpus"
   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude \
-    tests/fuzz/pickle_fuzzer.cpp -o build/fuzz/pickle_fuzzer
-  mkdir -p build/fuzz/corpus
-  cp tests/fixtures/pickles/*.pkl build/fuzz/corpus/
-  build/fuzz/pickle_fuzzer -max_total_time=30 -max_len=4096 -print_final_stats=1 build/fuzz/corpus 2>&1 | tail -12
+    "tests/fuzz/${name}_fuzzer.cpp" -o "build/fuzz/${name}_fuzzer"
+  cp "$@" "build/fuzz/$name-corpus/"
+  "build/fuzz/${name}_fuzzer" -max_total_time=30 -max_len=4096 -print_final_stats=1 "build/fuzz/$name-corpus" 2>&1 | tail -12
 }
 
 mkdir -p build
@@ -95,7 +97,8 @@ case "${1:-}" in
     # The download rows have fixed iterations: one pass of each, about 30 s, so the curl and
     # openssl references are known to run on a fresh machine too.
     build/gcc-cxx17/benchmarks/modelres_download_benchmarks --benchmark_min_time=0.05
-    fuzz
+    fuzz pickle tests/fixtures/pickles/*.pkl
+    fuzz json tests/fixtures/json/*.json
     echo "=== deb: the modelres program as a .deb, installed with apt-get and run"
     build deb g++ 17 -DCMAKE_BUILD_TYPE=Release -DMODELRES_BUILD_TESTS=OFF -DMODELRES_BUILD_BENCHMARKS=OFF \
       -DMODELRES_BUILD_DEMO=OFF
