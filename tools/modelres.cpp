@@ -82,6 +82,7 @@ json to_json(const modelres::ResolvedModel& m) {
   json out = {{"directory", m.directory.native()}, {"model", m.model_id},      {"revision", m.revision},
           {"layout", m.layout},                {"files", std::move(files)}, {"size", m.total_size()},
           {"completeness", to_string(m.completeness)}, {"hub_check", to_string(m.hub_check)}};
+  if (!m.commit.empty()) out["commit"] = m.commit;
   if (!m.hub_check_reason.empty()) out["hub_check_reason"] = m.hub_check_reason;
   return out;
 }

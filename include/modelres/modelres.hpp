@@ -1,9 +1,10 @@
 // Everything offline in one include: references, errors, results, the
-// ModelScope cache, and the Path, LocalOnly and FirstOf policies. Includes no
+// ModelScope and Hugging Face caches, and the Path, LocalOnly and FirstOf policies. Includes no
 // network code.
 #pragma once
 
 #include "caches/cache_traits.hpp"
+#include "caches/huggingface_cache.hpp"
 #include "caches/modelscope_cache.hpp"
 #include "error.hpp"
 #include "model_ref.hpp"

@@ -14,6 +14,10 @@ enum class Completeness {
   // Every file the metadata records is on disk, and the metadata marks the
   // download as finished.
   verified,
+  // Every file the hub's listing cached with the snapshot names is on disk
+  // with the listed size (Hugging Face trees/<commit>.json); nothing recorded
+  // that the download finished, and no byte hashed.
+  listed,
   // Nothing proves the directory holds the whole model: the layout keeps no
   // metadata (ModelScope >= 1.38, a copied directory), the Python client's
   // record exists but it never marked the download finished, or modelres
@@ -22,7 +26,12 @@ enum class Completeness {
 };
 
 inline const char* to_string(Completeness c) noexcept {
-  return c == Completeness::verified ? "verified" : "unknown";
+  switch (c) {
+    case Completeness::verified: return "verified";
+    case Completeness::listed: return "listed";
+    case Completeness::unknown: return "unknown";
+  }
+  return "unknown";
 }
 
 // Whether the directory was checked against the hub on this resolve.
@@ -53,6 +62,7 @@ struct ResolvedModel {
   std::filesystem::path directory;
   std::string model_id;      // "owner/name"; empty when resolved from a path
   std::string revision;      // branch or tag as recorded by the cache; empty if unknown
+  std::string commit;        // the commit the directory holds, where the cache knows it (Hugging Face)
   std::string layout;        // which on-disk layout it was found in, e.g. "modelscope 1.23-1.37"
   std::vector<CachedFile> files;
   Completeness completeness = Completeness::unknown;

@@ -222,6 +222,61 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
 }
 
 // Sets an environment variable for one scope (empty value: unset).
+// A Hugging Face cache entry as huggingface_hub lays it out: blobs/<etag> with
+// relative symlinks from snapshots/<commit>/ (or, without symlinks, the files
+// themselves in the snapshot and no blobs/), refs/<revision> holding the commit
+// with no newline, and trees/<commit>.json as json.dump(indent=1) writes it.
+struct HfFile {
+  std::string path;
+  std::string content;
+};
+
+struct HfOptions {
+  bool symlinks = true;
+  bool tree = false;               // write trees/<commit>.json listing every file
+  std::vector<std::string> refs = {"main"};
+};
+
+inline std::string fake_etag(std::size_t i) {
+  static const char hex[] = "0123456789abcdef";
+  std::string etag(40, '0');
+  for (std::size_t k = 0; k < etag.size(); ++k) etag[k] = hex[(i * 7 + k * 3) % 16];
+  return etag;
+}
+
+inline std::string tree_json(const std::vector<HfFile>& files) {
+  std::string out = "{\n \"format_version\": 1,\n \"files\": {";
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    out += std::string(i ? "," : "") + "\n  \"" + files[i].path + "\": {\n   \"size\": " +
+           std::to_string(files[i].content.size()) + ",\n   \"blob_id\": \"" + fake_etag(i) + "\"\n  }";
+  }
+  return out + "\n }\n}";
+}
+
+inline fs::path lay_out_hf(const fs::path& root, const std::string& repo_id, const std::string& commit,
+                           const std::vector<HfFile>& files, const HfOptions& o = {}) {
+  std::string folder = "models--" + repo_id;
+  folder.replace(folder.find('/'), 1, "--");
+  const fs::path repo = root / folder;
+  const fs::path snapshot = repo / "snapshots" / commit;
+  fs::create_directories(snapshot);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const fs::path entry = snapshot / files[i].path;
+    if (!o.symlinks) {
+      write_file(entry, files[i].content);
+      continue;
+    }
+    write_file(repo / "blobs" / fake_etag(i), files[i].content);
+    fs::create_directories(entry.parent_path());
+    std::string up = "../../";
+    for (char c : files[i].path) up += c == '/' ? "../" : "";
+    fs::create_symlink(up + "blobs/" + fake_etag(i), entry);
+  }
+  for (const std::string& ref : o.refs) write_file(repo / "refs" / ref, commit);
+  if (o.tree) write_file(repo / "trees" / (commit + ".json"), tree_json(files));
+  return snapshot;
+}
+
 class ScopedEnv {
  public:
   ScopedEnv(const char* name, const std::string& value) : name_(name) {

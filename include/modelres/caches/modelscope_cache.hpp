@@ -77,15 +77,8 @@ class ModelScopeCache {
         return Error(errc::not_cached, {}, "no cache root: MODELSCOPE_CACHE is unset and the home directory is unknown");
       r = home + "/.cache/modelscope";
     }
-    while (r.size() > 1 && r.back() == '/') r.pop_back();
-    // Directories handed back are absolute, whatever the working directory later becomes.
-    if (!r.empty() && r.front() != '/') {
-      std::error_code ec;
-      const std::filesystem::path cwd = std::filesystem::current_path(ec);
-      if (ec) return Error(errc::io_error, {}, "cannot make the cache root " + r + " absolute").with_cause(ec);
-      r = (cwd / r).lexically_normal().native();
-      while (r.size() > 1 && r.back() == '/') r.pop_back();
-    }
+    if (auto ec = detail::absolute_root(r))
+      return Error(errc::io_error, {}, "cannot make the cache root " + r + " absolute").with_cause(ec);
     return r;
   }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -204,6 +205,10 @@ inline std::error_code sync_to_disk(const std::string& path) {
   return ec;
 }
 
+inline bool is_var_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
 inline std::string environment(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
@@ -245,6 +250,45 @@ inline bool expand_tilde(std::string_view text, std::string& out) {
   if (home.empty()) return false;
   out = home + std::string(rest);
   return true;
+}
+
+// $NAME and ${NAME} replaced by the environment's value, as Python's
+// os.path.expandvars does (the Hugging Face client expands its variables so);
+// an unset variable is left as written.
+inline std::string expand_variables(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] != '$') {
+      out += text[i++];
+      continue;
+    }
+    const bool braced = i + 1 < text.size() && text[i + 1] == '{';
+    std::size_t start = i + (braced ? 2 : 1), end = start;
+    while (end < text.size() && (is_var_char(text[end]))) ++end;
+    const bool closed = !braced || (end < text.size() && text[end] == '}');
+    const char* value = end > start && closed ? std::getenv(std::string(text.substr(start, end - start)).c_str()) : nullptr;
+    const std::size_t past = end + (braced && closed ? 1 : 0);
+    if (value)
+      out += value;
+    else
+      out.append(text.substr(i, past - i));
+    i = past > i ? past : i + 1;
+  }
+  return out;
+}
+
+// A cache root made absolute (against the working directory) and without a
+// trailing '/': directories handed back stay right whatever the working
+// directory later becomes.
+inline std::error_code absolute_root(std::string& root) {
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  if (root.empty() || root.front() == '/') return {};
+  std::error_code ec;
+  const std::filesystem::path cwd = std::filesystem::current_path(ec);
+  if (ec) return ec;
+  root = (cwd / root).lexically_normal().native();
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  return {};
 }
 
 // A path from metadata is safe to join below a model directory: relative,
