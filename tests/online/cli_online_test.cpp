@@ -14,7 +14,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-TEST_CASE("cli online: resolve downloads and prints the directory; download pre-seeds", "[online][cli]") {
+TEST_CASE("cli online: resolve downloads and prints the directory, download pre-seeds", "[online][cli]") {
   TestHub hub;
   hub.add(testing::unet_on_hub());
   auto second = testing::unet_on_hub();

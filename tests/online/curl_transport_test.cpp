@@ -80,7 +80,7 @@ TEST_CASE("curl: Range from an offset gives 206 and the rest", "[online][transpo
   CHECK(server.requests().at(0).header("range") == "bytes=40000-");
 }
 
-TEST_CASE("curl: HEAD has no body; an error status is a response, not an error", "[online][transport]") {
+TEST_CASE("curl: HEAD has no body, an error status is a response, not an error", "[online][transport]") {
   HttpServer server;
   add_bytes_route(server, "0123456789");
   server.routes().Get("/missing", [](const httplib::Request&, httplib::Response& res) {

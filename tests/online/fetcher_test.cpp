@@ -80,7 +80,7 @@ void check_all_fetched(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("fetch: every file lands verified; no partial file is left", "[online][fetch]") {
+TEST_CASE("fetch: every file lands verified, no partial file is left", "[online][fetch]") {
   TestHub server;
   server.add(testing::unet_on_hub());
   server.start();
@@ -205,7 +205,7 @@ TEST_CASE("fetch: a connection dropped mid-body resumes where it broke", "[onlin
   CHECK(reqs[1].header("range") == "bytes=150000-");
 }
 
-TEST_CASE("fetch: 5xx bursts are retried; 429 waits for Retry-After", "[online][fetch]") {
+TEST_CASE("fetch: 5xx bursts are retried, 429 waits for Retry-After", "[online][fetch]") {
   TestHub server;
   server.add(testing::unet_on_hub());
   std::atomic<int> failures{2};

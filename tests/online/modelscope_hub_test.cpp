@@ -141,7 +141,7 @@ TEST_CASE("hub: a file list with paths that leave the model directory is refused
   }
 }
 
-TEST_CASE("hub: Sha256 must be 64 hex digits when given; null or empty means none", "[online][hub]") {
+TEST_CASE("hub: Sha256 must be 64 hex digits when given, null or empty means none", "[online][hub]") {
   TestHub server;
   auto model = testing::unet_on_hub();
   model.files[0].sha256 = nlohmann::json();  // computed

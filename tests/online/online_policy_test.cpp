@@ -169,7 +169,7 @@ void pretend_restarted(const fs::path& manifest) {
   testing::write_file(manifest, text);
 }
 
-TEST_CASE("online: until_restart skips the disk; after a restart its files are hashed before they are trusted",
+TEST_CASE("online: until_restart skips the disk, after a restart its files are hashed before they are trusted",
           "[online][policy][durability]") {
   TestHub hub;
   auto model = testing::unet_on_hub();

@@ -80,7 +80,7 @@ TEST_CASE("cli: usage errors exit 2", "[cli]") {
   CHECK(version.out.find(MODELRES_VERSION_STRING) != std::string::npos);
 }
 
-TEST_CASE("cli: online with no hub: the cached copy, said to be unchecked; else exit 9", "[cli]") {
+TEST_CASE("cli: online with no hub: the cached copy, said to be unchecked, else exit 9", "[cli]") {
   TempDir root;
   const fs::path dir = testing::lay_out_classic(root.path() / "models" / unet);
   // Nothing listens on port 1 of the loopback address: the hub cannot be asked.
@@ -88,7 +88,7 @@ TEST_CASE("cli: online with no hub: the cached copy, said to be unchecked; else 
   auto cached = resolve({unet, "--endpoint", nowhere, "--cache-dir", root.str()});
   CHECK(cached.status == 0);
   CHECK(cached.out == dir.native() + "\n");
-  CHECK(cached.err.find("the hub could not be asked, serving the cached copy unchecked: hub unreachable") == 0);
+  CHECK(cached.err.find("modelres: the hub could not be asked, serving the cached copy unchecked: hub unreachable") == 0);
 
   auto strict = resolve({unet, "--endpoint", nowhere, "--strict", "--cache-dir", root.str()});
   CHECK(strict.status == 9);

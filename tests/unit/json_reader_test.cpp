@@ -103,7 +103,7 @@ TEST_CASE("json: what RFC 8259 forbids is corrupt_metadata, with the byte offset
   CHECK(doc.error().detail == "JSON byte 6: expected a value");
 }
 
-TEST_CASE("json: nesting is bounded; every truncation of a valid document is refused", "[json]") {
+TEST_CASE("json: nesting is bounded, every truncation of a valid document is refused", "[json]") {
   CHECK(code_of(std::string(64, '[') + std::string(64, ']')) == errc{});
   CHECK(code_of(std::string(65, '[') + std::string(65, ']')) == errc::corrupt_metadata);
   CHECK(code_of(std::string(100000, '[')) == errc::corrupt_metadata);
