@@ -1,8 +1,11 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
-//   modelres resolve MODEL [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
-//   modelres download MODEL... [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P] [--no-sync]
-//   modelres ls [--cache-dir DIR] [--json]
+//   modelres resolve MODEL [--hub H] [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
+//   modelres download MODEL... [--hub H] [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P] [--no-sync]
+//   modelres ls [--hub H] [--cache-dir DIR] [--json]
+//
+// MODEL may name its hub: hf.co/owner/name (Hugging Face), modelscope.cn/owner/name.
+// Hugging Face models resolve from the cache for now (--local-only).
 //
 // `resolve` prints the directory on stdout and nothing else; errors go to
 // stderr in plain words with every path looked at. Exit codes (docs/cli.md):
@@ -20,6 +23,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "progress_bar.hpp"
@@ -109,6 +113,7 @@ using modelres_tools::human_size;
 
 struct Request {
   std::string revision, cache_dir, endpoint;
+  std::optional<modelres::Hub> hub;  // --hub; else MODELRES_HUB, else ModelScope
   std::vector<std::string> include, exclude;
   bool local_only = false, strict = false, as_json = false, no_sync = false;
 };
@@ -133,14 +138,41 @@ int report(const modelres::result<modelres::ResolvedModel>& model, bool as_json)
   return ok;
 }
 
+using ModelScopeOffline = modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache>;
+using HuggingFaceOffline = modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::HuggingFaceCache>;
+using OfflineRouter = modelres::HubRouter<ModelScopeOffline, HuggingFaceOffline>;
+
+// --cache-dir is the chosen hub's cache root, so both caches are given it.
+OfflineRouter offline_router(const Request& req) {
+  return OfflineRouter(ModelScopeOffline(modelres::ModelScopeCache(req.cache_dir)),
+                       HuggingFaceOffline(modelres::HuggingFaceCache(req.cache_dir)), req.hub);
+}
+
 modelres::result<modelres::ResolvedModel> resolve_one(const std::string& reference, const Request& req, bool show_progress) {
   modelres::ResolveOptions options;
   options.revision = req.revision;
   options.allow_patterns = req.include;
   options.ignore_patterns = req.exclude;
+  OfflineRouter offline = offline_router(req);
+  auto routed = offline.route(reference);
+  if (!routed) return std::move(routed).error();
+  // Paths never need a hub; --local-only never asks one.
+  if (req.local_only || modelres::classify_reference(reference) == modelres::reference_kind::path)
+    return offline.resolve(reference, options);
+  if (routed.value().first == modelres::Hub::huggingface) {
+    if (const char* name = modelres::detail::offline_switch()) {
+      auto cached = offline.resolve(reference, options);
+      if (cached) {
+        cached.value().hub_check = modelres::HubCheck::offline;
+        cached.value().hub_check_reason = std::string(name) + " is set";
+      }
+      return cached;
+    }
+    return modelres::Error(modelres::errc::unsupported_reference, std::string(routed.value().second),
+                           "this modelres cannot download from Hugging Face yet; resolve from the cache with --local-only");
+  }
+  const std::string id(routed.value().second);
   modelres::ModelScopeCache cache(req.cache_dir);
-  if (req.local_only)
-    return modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache>(cache).resolve(reference, options);
   modelres::OnlineOptions online;
   online.strict = req.strict;
   online.hub.endpoint = req.endpoint;
@@ -150,7 +182,7 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   using Online = modelres::FirstOf<modelres::PathPolicy, modelres::OnlinePolicy<modelres::CurlTransport>>;
   modelres::Resolver<Online, modelres::ModelScopeCache> resolver(
       cache, Online(modelres::PathPolicy{}, modelres::OnlinePolicy<modelres::CurlTransport>(online)));
-  auto r = resolver.resolve(reference, options);
+  auto r = resolver.resolve(id, options);
   bar.finish();
   return r;
 }
@@ -171,17 +203,32 @@ int download_command(const std::vector<std::string>& models, Request req) {
   return first_failure;
 }
 
-int ls_command(const std::string& cache_dir, bool as_json) {
-  modelres::ModelScopeCache cache(cache_dir);
-  auto entries = cache.list();
-  if (!entries) {
-    std::cerr << "modelres: " << entries.error().message() << "\n";
-    return exit_code_for(entries.error());
-  }
-  if (as_json) {
+// Every model in the caches of the hubs asked for (both unless --hub), each with its hub.
+int ls_command(const Request& req) {
+  struct Listed {
+    modelres::Hub hub;
+    modelres::CacheEntry entry;
+  };
+  std::vector<Listed> listed;
+  std::vector<std::string> roots;
+  const auto add = [&](modelres::Hub hub, const auto& cache) -> int {
+    if (req.hub && *req.hub != hub) return ok;
+    auto entries = cache.list();
+    if (!entries) {
+      std::cerr << "modelres: " << entries.error().message() << "\n";
+      return exit_code_for(entries.error());
+    }
+    for (auto& e : entries.value()) listed.push_back({hub, std::move(e)});
+    if (auto root = cache.root()) roots.push_back(root.value());
+    return ok;
+  };
+  if (int rc = add(modelres::Hub::modelscope, modelres::ModelScopeCache(req.cache_dir)); rc != ok) return rc;
+  if (int rc = add(modelres::Hub::huggingface, modelres::HuggingFaceCache(req.cache_dir)); rc != ok) return rc;
+
+  if (req.as_json) {
     json out = json::array();
-    for (const auto& e : entries.value()) {
-      json j = {{"model", e.model_id}, {"directory", e.directory.native()}, {"layout", e.layout}};
+    for (const auto& [hub, e] : listed) {
+      json j = {{"hub", to_string(hub)}, {"model", e.model_id}, {"directory", e.directory.native()}, {"layout", e.layout}};
       if (e.model) {
         j["state"] = to_json(*e.model);
         j["served"] = true;
@@ -194,19 +241,23 @@ int ls_command(const std::string& cache_dir, bool as_json) {
     std::cout << dump(out) << "\n";
     return ok;
   }
-  std::printf("%-48s %-12s %6s %10s  %-12s %s\n", "MODEL", "REVISION", "FILES", "SIZE", "COMPLETE", "DIRECTORY");
-  for (const auto& e : entries.value()) {
+  std::printf("%-12s %-48s %-12s %6s %10s  %-12s %s\n", "HUB", "MODEL", "REVISION", "FILES", "SIZE", "COMPLETE", "DIRECTORY");
+  for (const auto& [hub, e] : listed) {
     if (e.model) {
       const auto& m = *e.model;
-      std::printf("%-48s %-12s %6zu %10s  %-12s %s\n", e.model_id.c_str(), m.revision.empty() ? "-" : m.revision.c_str(),
-                  m.files.size(), human_size(m.total_size()).c_str(), to_string(m.completeness),
-                  e.directory.c_str());
+      std::printf("%-12s %-48s %-12s %6zu %10s  %-12s %s\n", to_string(hub), e.model_id.c_str(),
+                  m.revision.empty() ? "-" : m.revision.c_str(), m.files.size(), human_size(m.total_size()).c_str(),
+                  to_string(m.completeness), e.directory.c_str());
     } else {
-      std::printf("%-48s %-12s %6s %10s  %-12s %s\n", e.model_id.c_str(), "-", "-", "-",
+      std::printf("%-12s %-48s %-12s %6s %10s  %-12s %s\n", to_string(hub), e.model_id.c_str(), "-", "-", "-",
                   to_string(static_cast<errc>(e.problem->code.value())), e.directory.c_str());
     }
   }
-  if (entries.value().empty()) std::fprintf(stderr, "modelres: no models under %s\n", cache.root().value().c_str());
+  if (listed.empty()) {
+    std::string where;
+    for (const auto& r : roots) where += (where.empty() ? "" : " or ") + r;
+    std::fprintf(stderr, "modelres: no models under %s\n", where.c_str());
+  }
   return ok;
 }
 
@@ -221,10 +272,29 @@ int main(int argc, char** argv) {
   std::vector<std::string> models;
   Request req;
 
+  // --hub huggingface|hf|modelscope|ms: where a bare owner/name goes.
+  const auto add_hub_choice = [&req](CLI::App* cmd) {
+    cmd->add_option_function<std::string>(
+           "--hub",
+           [&req](const std::string& name) {
+             modelres::Hub hub;
+             if (!modelres::parse_hub_name(name, hub)) throw CLI::ValidationError("--hub", "expected huggingface or modelscope");
+             req.hub = hub;
+           },
+           "hub of a bare owner/name: huggingface (hf) or modelscope (ms) (default: $MODELRES_HUB, else modelscope)")
+        ->type_name("HUB");
+  };
+  const auto add_cache_dir = [&req](CLI::App* cmd) {
+    cmd->add_option("--cache-dir", req.cache_dir,
+                    "the hub's cache root (default: ModelScope $MODELSCOPE_CACHE, else ~/.cache/modelscope; Hugging Face "
+                    "$HF_HUB_CACHE, $HF_HOME/hub, else ~/.cache/huggingface/hub)");
+  };
+
   // What resolve and download share.
-  const auto add_hub_options = [&req](CLI::App* cmd) {
-    cmd->add_option("--revision", req.revision, "branch or tag (default: master)");
-    cmd->add_option("--cache-dir", req.cache_dir, "ModelScope cache root (default: $MODELSCOPE_CACHE, else ~/.cache/modelscope)");
+  const auto add_hub_options = [&](CLI::App* cmd) {
+    add_hub_choice(cmd);
+    cmd->add_option("--revision", req.revision, "branch, tag or commit (default: master on ModelScope, main on Hugging Face)");
+    add_cache_dir(cmd);
     cmd->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
     cmd->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
     cmd->add_option("--exclude", req.exclude, "do not download files matching");
@@ -234,7 +304,8 @@ int main(int argc, char** argv) {
   };
 
   CLI::App* resolve = app.add_subcommand("resolve", "Print the local directory of a model id or path");
-  resolve->add_option("MODEL", reference, "owner/name, or a path (/abs, ./rel, ~/dir)")->required();
+  resolve->add_option("MODEL", reference, "owner/name, hf.co/owner/name, modelscope.cn/owner/name, or a path (/abs, ./rel, ~/dir)")
+      ->required();
   add_hub_options(resolve);
   resolve->add_flag("--local-only", req.local_only, "use the cache only, never the network");
   resolve->add_flag("--strict", req.strict, "fail if the hub cannot be asked, instead of serving the cached copy");
@@ -244,8 +315,9 @@ int main(int argc, char** argv) {
   download->add_option("MODEL", models, "owner/name ...")->required();
   add_hub_options(download);
 
-  CLI::App* ls = app.add_subcommand("ls", "List the models in the cache, in every layout");
-  ls->add_option("--cache-dir", req.cache_dir, "ModelScope cache root");
+  CLI::App* ls = app.add_subcommand("ls", "List the models in the caches, every hub and layout");
+  add_hub_choice(ls);
+  add_cache_dir(ls);
   ls->add_flag("--json", req.as_json, "print a JSON array");
 
   try {
@@ -257,5 +329,5 @@ int main(int argc, char** argv) {
 
   if (resolve->parsed()) return resolve_command(reference, req);
   if (download->parsed()) return download_command(models, req);
-  return ls_command(req.cache_dir, req.as_json);
+  return ls_command(req);
 }

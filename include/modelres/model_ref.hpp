@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "error.hpp"
 #include "result.hpp"
@@ -142,6 +143,48 @@ inline reference_kind classify_reference(std::string_view text) {
   if (!text.empty() && (text.front() == '/' || text.front() == '~')) return reference_kind::path;
   if (text.substr(0, 2) == "./" || text.substr(0, 3) == "../") return reference_kind::path;
   return reference_kind::model_id;
+}
+
+// Which hub an id belongs to. A reference may name it the way ollama does
+// ("hf.co/owner/name"); split_hub_prefix() takes that prefix off.
+enum class Hub { modelscope, huggingface };
+
+inline const char* to_string(Hub h) noexcept { return h == Hub::huggingface ? "huggingface" : "modelscope"; }
+
+// "huggingface" / "hf" / "modelscope" / "ms" (as --hub and MODELRES_HUB spell it).
+inline bool parse_hub_name(std::string_view text, Hub& out) {
+  if (text == "huggingface" || text == "hf") return out = Hub::huggingface, true;
+  if (text == "modelscope" || text == "ms") return out = Hub::modelscope, true;
+  return false;
+}
+
+struct HubPrefixed {
+  bool named = false;      // the reference named its hub
+  Hub hub = Hub::modelscope;
+  std::string_view id;     // the rest: "owner/name"
+};
+
+// "hf.co/owner/name", "huggingface.co/owner/name" and "modelscope.cn/owner/name",
+// also with "https://" and "www." before them, as users paste them from a
+// browser. Anything else, paths included, is returned whole with named=false.
+inline HubPrefixed split_hub_prefix(std::string_view reference) {
+  HubPrefixed out;
+  out.id = reference;
+  if (classify_reference(reference) == reference_kind::path) return out;
+  std::string_view rest = reference;
+  if (rest.substr(0, 8) == "https://") rest.remove_prefix(8);
+  if (rest.substr(0, 4) == "www.") rest.remove_prefix(4);
+  static constexpr std::pair<std::string_view, Hub> hosts[] = {
+      {"hf.co/", Hub::huggingface}, {"huggingface.co/", Hub::huggingface}, {"modelscope.cn/", Hub::modelscope}};
+  for (const auto& [host, hub] : hosts) {
+    if (rest.substr(0, host.size()) == host) {
+      out.named = true;
+      out.hub = hub;
+      out.id = rest.substr(host.size());
+      return out;
+    }
+  }
+  return out;
 }
 
 }  // namespace modelres

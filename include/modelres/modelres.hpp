@@ -7,6 +7,7 @@
 #include "caches/huggingface_cache.hpp"
 #include "caches/modelscope_cache.hpp"
 #include "error.hpp"
+#include "hub_router.hpp"
 #include "model_ref.hpp"
 #include "policies/first_of.hpp"
 #include "policies/local_only.hpp"

@@ -154,6 +154,67 @@ TEST_CASE("cli: ls lists every layout with its state", "[cli]") {
   CHECK(j[2]["state"]["files"].size() == 4);
 }
 
+TEST_CASE("cli: Hugging Face models resolve from huggingface_hub's cache, named by prefix, --hub or MODELRES_HUB", "[cli]") {
+  TempDir root;
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  testing::HfOptions with_tree;
+  with_tree.tree = true;
+  const fs::path gemma = testing::lay_out_hf(root.path(), "google/gemma-2b", commit, {{"config.json", "{}"}}, with_tree);
+  const std::string hf_dir = root.str();
+  const std::map<std::string, std::string> no_default = {{"MODELRES_HUB", ""}, {"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}};
+
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"hf.co/google/gemma-2b", "--local-only", "--cache-dir", hf_dir},
+        std::vector<std::string>{"https://huggingface.co/google/gemma-2b", "--local-only", "--cache-dir", hf_dir},
+        std::vector<std::string>{"google/gemma-2b", "--hub", "huggingface", "--local-only", "--cache-dir", hf_dir}}) {
+    auto hit = resolve(args, no_default);
+    CHECK(hit.status == 0);
+    CHECK(hit.out == gemma.native() + "\n");
+    CHECK(hit.err.empty());
+  }
+  auto by_env = resolve({"google/gemma-2b", "--local-only", "--cache-dir", hf_dir}, {{"MODELRES_HUB", "hf"}});
+  CHECK(by_env.out == gemma.native() + "\n");
+
+  auto as_json = resolve({"hf.co/google/gemma-2b", "--local-only", "--json", "--cache-dir", hf_dir}, no_default);
+  REQUIRE(as_json.status == 0);
+  const auto j = nlohmann::json::parse(as_json.out);
+  CHECK(j["commit"] == commit);
+  CHECK(j["revision"] == "main");
+  CHECK(j["completeness"] == "listed");
+
+  // Online, Hugging Face is not downloaded from yet: a typed refusal, unless told to stay offline.
+  auto online = resolve({"hf.co/google/gemma-2b", "--cache-dir", hf_dir}, no_default);
+  CHECK(online.status == 3);
+  CHECK(online.err.find("cannot download from Hugging Face yet; resolve from the cache with --local-only") != std::string::npos);
+  auto offline = resolve({"hf.co/google/gemma-2b", "--json", "--cache-dir", hf_dir}, {{"HF_HUB_OFFLINE", "1"}});
+  CHECK(offline.status == 0);
+  CHECK(nlohmann::json::parse(offline.out)["hub_check"] == "offline");
+
+  auto bad_hub = resolve({"google/gemma-2b", "--hub", "gitlab", "--local-only"});
+  CHECK(bad_hub.status == 2);
+  auto bad_env = resolve({"google/gemma-2b", "--local-only", "--cache-dir", hf_dir}, {{"MODELRES_HUB", "gitlab"}});
+  CHECK(bad_env.status == 3);
+  CHECK(bad_env.err.find("MODELRES_HUB=gitlab: expected huggingface (hf) or modelscope (ms)") != std::string::npos);
+}
+
+TEST_CASE("cli: ls shows each model's hub", "[cli]") {
+  TempDir root;
+  testing::lay_out_classic(root.path() / "models" / unet);
+  const std::string commit = "0123456789abcdef0123456789abcdef01234567";
+  testing::lay_out_hf(root.path(), "google/gemma-2b", commit, {{"config.json", "{}"}});
+  auto table = run_command({cli, "ls", "--cache-dir", root.str()});
+  CHECK(table.status == 0);
+  CHECK(table.out.find("modelscope   iic/cv_unet_skin_retouching_torch") != std::string::npos);
+  CHECK(table.out.find("huggingface  google/gemma-2b") != std::string::npos);
+  auto listed = run_command({cli, "ls", "--json", "--hub", "hf", "--cache-dir", root.str()});
+  REQUIRE(listed.status == 0);
+  const auto j = nlohmann::json::parse(listed.out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["hub"] == "huggingface");
+  CHECK(j[0]["model"] == "google/gemma-2b");
+  CHECK(j[0]["state"]["commit"] == commit);
+}
+
 #ifdef MODELRES_DEMO  // not built with -DMODELRES_BUILD_DEMO=OFF
 TEST_CASE("demo: every outcome as expected", "[cli][demo]") {
   auto demo = run_command({MODELRES_DEMO});

@@ -110,7 +110,7 @@ TEST_CASE("huggingface: a tree huggingface_hub would ignore is ignored, and said
   }
 }
 
-TEST_CASE("huggingface: branches, tags and refs/pr/N through refs/; a full commit directly", "[huggingface]") {
+TEST_CASE("huggingface: branches, tags and refs/pr/N through refs/, a full commit directly", "[huggingface]") {
   TempDir root;
   HfOptions o;
   o.refs = {"main", "v1.0", "refs/pr/1"};

@@ -15,6 +15,8 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -26,6 +28,15 @@
 #include "../result.hpp"
 
 namespace modelres {
+
+// One model a cache holds, as its list() reports it (modelres ls).
+struct CacheEntry {
+  std::string model_id;
+  std::filesystem::path directory;
+  std::string layout;
+  std::optional<ResolvedModel> model;  // set when the model would be served
+  std::optional<Error> problem;        // otherwise, why not
+};
 
 template <class C, class = void>
 struct cache_has_locate : std::false_type {};

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache_traits.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/json_reader.hpp"
 #include "../error.hpp"
@@ -145,6 +146,57 @@ class HuggingFaceCache {
     m.model_id = id.str();
     m.revision = rev;
     return found;
+  }
+
+  // Every model the cache holds (models--owner--name): one entry per ref
+  // (branch, tag, refs/pr/N) and per snapshot no ref names, each as locate()
+  // finds it, or why it would not be served.
+  result<std::vector<CacheEntry>> list() const {
+    MODELRES_TRY(r, root());
+    std::vector<CacheEntry> out;
+    std::vector<detail::DirEntry> repos;
+    if (detail::list_directory(r, repos)) return out;  // no cache yet: nothing cached
+    for (const detail::DirEntry& repo : repos) {
+      // scan_cache_dir's parse: "models--" then the id with "--" for "/".
+      if (!repo.is_directory || repo.name.rfind("models--", 0) != 0) continue;
+      const std::string rest = repo.name.substr(8);
+      const std::size_t sep = rest.find("--");
+      if (sep == std::string::npos) continue;  // an id without owner: not an owner/name id
+      auto id = ModelId::parse(rest.substr(0, sep) + "/" + rest.substr(sep + 2));
+      if (!id) continue;
+      const std::string repo_dir = r + "/" + repo.name;
+      std::vector<std::string> revisions;
+      std::vector<detail::WalkedFile> refs;
+      if (!detail::walk_files(repo_dir + "/refs", refs))
+        for (auto& ref : refs)
+          if (ref.path.size() < 4 || ref.path.compare(ref.path.size() - 4, 4, ".tmp") != 0)  // a ref being replaced
+            revisions.push_back(std::move(ref.path));
+      std::sort(revisions.begin(), revisions.end());
+      std::vector<std::string> named;
+      for (const std::string& rev : revisions) {
+        std::string bytes;
+        if (!detail::read_file(repo_dir + "/refs/" + rev, bytes, 4096)) named.push_back(trim(bytes));
+      }
+      for (const std::string& c : cached_commits(repo_dir))
+        if (std::find(named.begin(), named.end(), c) == named.end()) revisions.push_back(c);
+      if (revisions.empty()) revisions.push_back(std::string(default_revision));  // reports why nothing is served
+      for (const std::string& rev : revisions) {
+        CacheEntry e;
+        e.model_id = id.value().str();
+        e.directory = repo_dir;
+        e.layout = layout;
+        auto state = locate(id.value(), rev);
+        if (state) {
+          e.directory = state.value().directory;
+          e.model = std::move(state).value();
+        } else {
+          e.problem = std::move(state).error();
+        }
+        out.push_back(std::move(e));
+      }
+    }
+    std::stable_sort(out.begin(), out.end(), [](const CacheEntry& a, const CacheEntry& b) { return a.model_id < b.model_id; });
+    return out;
   }
 
   // A directory given by path. A snapshot of a cache (.../models--o--n/snapshots/<commit>)

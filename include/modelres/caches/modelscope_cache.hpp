@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "cache_traits.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/manifest.hpp"
 #include "../detail/pickle.hpp"
@@ -44,14 +45,6 @@
 namespace modelres {
 
 // One directory of the cache that holds a model, as `list()` finds it.
-struct CacheEntry {
-  std::string model_id;
-  std::filesystem::path directory;
-  std::string layout;
-  std::optional<ResolvedModel> model;  // set when the model would be served
-  std::optional<Error> problem;        // otherwise, why not
-};
-
 class ModelScopeCache {
  public:
   static constexpr std::string_view ecosystem = "modelscope";
