@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cache_traits.hpp"
+#include "../detail/cache_support.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/json_reader.hpp"
 #include "../error.hpp"
@@ -123,7 +124,7 @@ class HuggingFaceCache {
             return finish(Error(errc::not_cached, {}, "the cache holds no snapshot of this model"));
           return finish(Error(errc::revision_mismatch, {},
                               "the cache does not know which commit '" + rev + "' is (no refs/" + rev +
-                                  "); it holds the commits " + join_limited(cached)));
+                                  "); it holds the commits " + detail::join_limited(cached)));
         }
         probes.push_back({ref_path, "cannot be read: " + ec.message()});
         const errc code = ec == std::errc::permission_denied ? errc::permission_denied : errc::corrupt_metadata;
@@ -203,14 +204,7 @@ class HuggingFaceCache {
   // is read as locate() reads it; any other directory is served with completeness
   // unknown. `revision`, if not empty, must name the snapshot's commit (directly or through refs/).
   result<ResolvedModel> inspect(const std::filesystem::path& directory, std::string_view revision) const {
-    const detail::FileStatus st = detail::status(directory.native());
-    if (!st.exists()) {
-      const errc code = st.missing() ? errc::path_not_found
-                        : st.error == std::errc::permission_denied ? errc::permission_denied
-                                                                    : errc::io_error;
-      return Error(code, directory.native(), directory.native() + " cannot be found").with_cause(st.error);
-    }
-    if (!st.is_directory) return Error(errc::not_a_directory, directory.native(), directory.native() + " is not a directory");
+    MODELRES_TRYV(detail::require_directory(directory));
     const std::filesystem::path dir = directory.lexically_normal();
     const std::string commit = dir.filename().native();
     const std::filesystem::path repo = dir.parent_path().parent_path();
@@ -253,13 +247,6 @@ class HuggingFaceCache {
     std::size_t start = 0;
     while (start < s.size() && space(s[start])) ++start;
     return s.substr(start);
-  }
-
-  static std::string join_limited(const std::vector<std::string>& items, std::size_t limit = 20) {
-    std::string out;
-    for (std::size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];
-    if (items.size() > limit) out += ", ... (" + std::to_string(items.size()) + " in all)";
-    return out;
   }
 
   static std::vector<std::string> cached_commits(const std::string& repo) {
@@ -316,11 +303,11 @@ class HuggingFaceCache {
       if (!missing.empty() || !wrong_size.empty()) {
         probes.push_back({snapshot, std::to_string(missing.size() + wrong_size.size()) + " of " +
                                         std::to_string(listed.size()) + " listed files missing or of another size"});
-        std::string detail;
-        if (!missing.empty()) detail = "missing files listed in trees/" + commit + ".json: " + join_limited(missing);
+        std::string why;
+        if (!missing.empty()) why = "missing files listed in trees/" + commit + ".json: " + detail::join_limited(missing);
         if (!wrong_size.empty())
-          detail += (detail.empty() ? "" : "; ") + std::string("files of another size than listed: ") + join_limited(wrong_size);
-        return Error(errc::incomplete, {}, std::move(detail));
+          why += (why.empty() ? "" : "; ") + std::string("files of another size than listed: ") + detail::join_limited(wrong_size);
+        return Error(errc::incomplete, {}, std::move(why));
       }
       probes.push_back({snapshot, "found, every file the cached tree lists"});
       m.completeness = Completeness::listed;

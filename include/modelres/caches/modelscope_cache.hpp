@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "cache_traits.hpp"
+#include "../detail/cache_support.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/manifest.hpp"
 #include "../detail/pickle.hpp"
@@ -263,14 +264,7 @@ class ModelScopeCache {
   // path is path_not_found, a file not_a_directory.
   // `revision`, if not empty, must be the one the metadata records.
   result<ResolvedModel> inspect(const std::filesystem::path& directory, std::string_view revision) const {
-    const detail::FileStatus st = detail::status(directory.native());
-    if (!st.exists()) {
-      const errc code = st.missing() ? errc::path_not_found
-                        : st.error == std::errc::permission_denied ? errc::permission_denied
-                                                                    : errc::io_error;
-      return Error(code, directory.native(), directory.native() + " cannot be found").with_cause(st.error);
-    }
-    if (!st.is_directory) return Error(errc::not_a_directory, directory.native(), directory.native() + " is not a directory");
+    MODELRES_TRYV(detail::require_directory(directory));
     std::vector<Probe> probes;
     ProbeNotes notes;
     auto found = probe_classic(directory.native(), "directory", nullptr, revision, probes, notes,
@@ -520,7 +514,7 @@ class ModelScopeCache {
       if (is_partial_download(f.path)) partial.push_back(f.path);
     if (!partial.empty()) {
       probes.push_back({dir, "holds partial downloads"});
-      return Error(errc::incomplete, {}, "interrupted download, partial files: " + join_limited(partial));
+      return Error(errc::incomplete, {}, "interrupted download, partial files: " + detail::join_limited(partial));
     }
     probes.push_back({dir, "found"});
     ResolvedModel m;
@@ -666,7 +660,7 @@ class ModelScopeCache {
       }
       if (!partial.empty()) {
         probes.push_back({dir, "holds partial downloads"});
-        return Error(errc::incomplete, {}, "interrupted download, partial files: " + join_limited(partial));
+        return Error(errc::incomplete, {}, "interrupted download, partial files: " + detail::join_limited(partial));
       }
       std::string version = read_version(dir);
       MODELRES_TRYV(check_revision(dir, revision, version, probes));
@@ -691,7 +685,7 @@ class ModelScopeCache {
     if (!missing.empty()) {
       probes.push_back({dir, std::to_string(missing.size()) + " of " + std::to_string(recorded_files.size()) +
                                  " recorded files missing"});
-      return Error(errc::incomplete, {}, "missing files recorded in .msc: " + join_limited(missing));
+      return Error(errc::incomplete, {}, "missing files recorded in .msc: " + detail::join_limited(missing));
     }
     const std::string version = read_version(dir);
     MODELRES_TRYV(check_revision(dir, revision, version, probes));
@@ -738,7 +732,7 @@ class ModelScopeCache {
     }
     if (!missing.empty()) {
       probes.push_back({dir, std::to_string(missing.size()) + " of " + std::to_string(m.files.size()) + " files missing or changed"});
-      return Error(errc::incomplete, {}, "missing or changed files recorded in .modelres: " + join_limited(missing));
+      return Error(errc::incomplete, {}, "missing or changed files recorded in .modelres: " + detail::join_limited(missing));
     }
     MODELRES_TRYV(check_revision(dir, revision, man.snapshot.revision, probes));
     // Written without waiting for the disk, and the machine restarted since:
@@ -803,13 +797,6 @@ class ModelScopeCache {
     }
     probes.push_back({dir, "holds revision " + recorded});
     return Error(errc::revision_mismatch, {}, "the cache at " + dir + " holds revision " + recorded);
-  }
-
-  static std::string join_limited(const std::vector<std::string>& items, std::size_t limit = 20) {
-    std::string out;
-    for (std::size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + detail::printable(items[i]);
-    if (items.size() > limit) out += " and " + std::to_string(items.size() - limit) + " more";
-    return out;
   }
 
   std::filesystem::path explicit_root_;
