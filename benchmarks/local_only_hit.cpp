@@ -113,8 +113,87 @@ void BM_SyscallFloor(benchmark::State& state) {
   }
 }
 
+// The same hit on a Hugging Face cache as huggingface_hub lays it out: refs/main,
+// snapshots/<commit>/ of relative symlinks into blobs/, and trees/<commit>.json
+// listing the files, so the hit proves completeness `listed`. `models` models
+// are models--org--model_N beside it.
+const std::string kCommit = "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9";
+
+class HfCache {
+ public:
+  explicit HfCache(int models) {
+    std::string tmpl = (fs::temp_directory_path() / "modelres-bench-hf-XXXXXX").native();
+    if (!::mkdtemp(tmpl.data())) std::abort();
+    root = tmpl;
+    for (int i = 1; i < models; ++i) fs::create_directories(root / ("models--org--model_" + std::to_string(i)) / "snapshots");
+    repo = root / "models--iic--cv_unet_skin_retouching_torch";
+    std::string tree = "{\n \"format_version\": 1,\n \"files\": {";
+    int n = 0;
+    for (const char* f : kFiles) {
+      const std::string etag = std::string(40, static_cast<char>('a' + n));
+      write(repo / "blobs" / etag, "x");
+      const fs::path link = repo / "snapshots" / kCommit / f;
+      fs::create_directories(link.parent_path());
+      std::string up = "../../";
+      for (const char* c = f; *c; ++c) up += *c == '/' ? "../" : "";
+      fs::create_symlink(up + "blobs/" + etag, link);
+      tree += std::string(n++ ? "," : "") + "\n  \"" + f + "\": {\"size\": 1, \"blob_id\": \"" + etag + "\"}";
+    }
+    write(repo / "trees" / (kCommit + ".json"), tree + "\n }\n}");
+    write(repo / "refs/main", kCommit);
+  }
+  ~HfCache() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  fs::path root, repo;
+};
+
+HfCache& hf_cache_with(int models) {
+  static std::map<int, std::unique_ptr<HfCache>> caches;
+  auto& c = caches[models];
+  if (!c) c = std::make_unique<HfCache>(models);
+  return *c;
+}
+
+void BM_HuggingFaceHit(benchmark::State& state) {
+  HfCache& c = hf_cache_with(static_cast<int>(state.range(0)));
+  Resolver<LocalOnlyPolicy, HuggingFaceCache> resolver{HuggingFaceCache(c.root)};
+  for (auto _ : state) {
+    auto r = resolver.resolve("iic/cv_unet_skin_retouching_torch");
+    if (!r || r.value().completeness != Completeness::listed) state.SkipWithError("resolve failed");
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+// Exactly the hit's syscalls (strace): stat the model's folder, read refs/main,
+// stat the snapshot, read the tree, then readlink each subdirectory once and
+// readlink and stat each listed file.
+void BM_HuggingFaceFloor(benchmark::State& state) {
+  HfCache& c = hf_cache_with(static_cast<int>(state.range(0)));
+  const std::string repo = c.repo.native(), ref = repo + "/refs/main", snapshot = repo + "/snapshots/" + kCommit,
+                    tree = repo + "/trees/" + kCommit + ".json";
+  std::vector<std::string> files, dirs = {snapshot + "/assets", snapshot + "/assets/weights"};
+  for (const char* f : kFiles) files.push_back(snapshot + "/" + f);
+  char buf[4096];
+  struct stat st;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(::stat(repo.c_str(), &st));
+    read_whole(ref, buf, sizeof buf);
+    benchmark::DoNotOptimize(::stat(snapshot.c_str(), &st));
+    read_whole(tree, buf, sizeof buf);
+    for (const auto& d : dirs) benchmark::DoNotOptimize(::readlink(d.c_str(), buf, sizeof buf));
+    for (const auto& f : files) {
+      benchmark::DoNotOptimize(::readlink(f.c_str(), buf, sizeof buf));
+      benchmark::DoNotOptimize(::stat(f.c_str(), &st));
+    }
+  }
+}
+
 BENCHMARK(BM_SyscallFloor)->Arg(1)->Arg(10000)->ArgName("models");
 BENCHMARK(BM_LocalOnlyHit)->Arg(1)->Arg(10000)->ArgName("models");
+BENCHMARK(BM_HuggingFaceFloor)->Arg(1)->Arg(10000)->ArgName("models");
+BENCHMARK(BM_HuggingFaceHit)->Arg(1)->Arg(10000)->ArgName("models");
 
 }  // namespace
 

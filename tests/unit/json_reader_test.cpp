@@ -98,6 +98,12 @@ TEST_CASE("json: what RFC 8259 forbids is corrupt_metadata, with the byte offset
     INFO(bad);
     CHECK(code_of(bad) == errc::corrupt_metadata);
   }
+  // A duplicate after many keys (the hashed check) as well as among few (the linear one).
+  std::string many = "{";
+  for (int i = 0; i < 40; ++i) many += "\"k" + std::to_string(i) + "\": " + std::to_string(i) + ",";
+  CHECK(code_of(many + "\"k40\": 0}") == errc{});
+  CHECK(code_of(many + "\"k3\": 0}") == errc::corrupt_metadata);
+  CHECK(code_of(many + "\"k39\": 0}") == errc::corrupt_metadata);
   auto doc = json::read("[1, 2,, 3]");
   REQUIRE_FALSE(doc);
   CHECK(doc.error().detail == "JSON byte 6: expected a value");

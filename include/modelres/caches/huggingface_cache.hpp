@@ -205,7 +205,9 @@ class HuggingFaceCache {
   // unknown. `revision`, if not empty, must name the snapshot's commit (directly or through refs/).
   result<ResolvedModel> inspect(const std::filesystem::path& directory, std::string_view revision) const {
     MODELRES_TRYV(detail::require_directory(directory));
-    const std::filesystem::path dir = directory.lexically_normal();
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::absolute(directory, ec).lexically_normal();
+    if (ec) return Error(errc::io_error, directory.native(), "cannot make " + directory.native() + " absolute").with_cause(ec);
     const std::string commit = dir.filename().native();
     const std::filesystem::path repo = dir.parent_path().parent_path();
     const bool is_snapshot = is_commit_hash(commit) && dir.parent_path().filename() == "snapshots" &&
@@ -273,6 +275,7 @@ class HuggingFaceCache {
     m.directory = snapshot;
     m.commit = commit;
     m.layout = layout;
+    const std::string inside = detail::lexically_normal_absolute(repo) + "/";
 
     std::vector<Listed> listed;
     std::string why_ignored;
@@ -288,10 +291,10 @@ class HuggingFaceCache {
         for (std::size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
           const std::string dir = snapshot + "/" + f.path.substr(0, slash);
           if (std::find(checked_dirs.begin(), checked_dirs.end(), dir) != checked_dirs.end()) continue;
-          MODELRES_TRYV(check_link(repo, dir, probes));
+          MODELRES_TRYV(check_link(inside, dir, probes));
           checked_dirs.push_back(dir);
         }
-        MODELRES_TRYV(check_link(repo, path, probes));
+        MODELRES_TRYV(check_link(inside, path, probes));
         const detail::FileStatus fs = detail::status(path);  // follows the link into blobs/
         if (!fs.exists() || !fs.is_regular) {
           missing.push_back(f.path);
@@ -315,7 +318,7 @@ class HuggingFaceCache {
     }
 
     // No tree: the files that are there, as huggingface_hub serves them.
-    MODELRES_TRYV(walk(repo, snapshot, {}, m.files, probes));
+    MODELRES_TRYV(walk(inside, snapshot, {}, m.files, probes));
     probes.push_back({snapshot, "found, without a cached tree to check it against"});
     m.completeness = Completeness::unknown;
     return m;
@@ -323,7 +326,7 @@ class HuggingFaceCache {
 
   // Every file below a snapshot, and a check of every link met on the way
   // (linked directories are checked, not entered).
-  static result<void> walk(const std::string& repo, const std::string& snapshot, const std::string& prefix,
+  static result<void> walk(const std::string& inside, const std::string& snapshot, const std::string& prefix,
                            std::vector<CachedFile>& files, std::vector<Probe>& probes) {
     const std::string dir = prefix.empty() ? snapshot : snapshot + "/" + prefix;
     std::vector<detail::DirEntry> entries;
@@ -336,11 +339,11 @@ class HuggingFaceCache {
     for (const detail::DirEntry& e : entries) {
       const std::string rel = prefix.empty() ? e.name : prefix + "/" + e.name;
       if (e.is_symlink) {
-        MODELRES_TRYV(check_link(repo, dir + "/" + e.name, probes));
+        MODELRES_TRYV(check_link(inside, dir + "/" + e.name, probes));
       }
       if (e.is_directory) {
         if (!e.is_symlink) {
-          MODELRES_TRYV(walk(repo, snapshot, rel, files, probes));
+          MODELRES_TRYV(walk(inside, snapshot, rel, files, probes));
         }
         continue;
       }
@@ -354,17 +357,17 @@ class HuggingFaceCache {
   // folder (relative into blobs/, or absolute where relpath failed). A link
   // anywhere else is not served: a cache is shared, and a file planted there
   // must not reach outside it.
-  static result<void> check_link(const std::string& repo, const std::string& path, std::vector<Probe>& probes) {
+  // `inside` is the model's folder, normalised, with a trailing '/'.
+  static result<void> check_link(const std::string& inside, const std::string& path, std::vector<Probe>& probes) {
     char target[4096];
     const ssize_t n = ::readlink(path.c_str(), target, sizeof target);
     if (n < 0) return success();  // not a link
-    const std::filesystem::path link(std::string(target, static_cast<std::size_t>(n)));
-    const std::filesystem::path resolved =
-        (link.is_absolute() ? link : std::filesystem::path(path).parent_path() / link).lexically_normal();
-    const std::string inside = std::filesystem::path(repo).lexically_normal().native() + "/";
-    if (resolved.native().rfind(inside, 0) == 0) return success();
-    probes.push_back({path, "links outside the model's folder, to " + resolved.native()});
-    return Error(errc::unsafe_metadata, {}, path + " links to " + resolved.native() + ", outside " + repo);
+    const std::string_view link(target, static_cast<std::size_t>(n));
+    const std::string resolved = detail::lexically_normal_absolute(
+        !link.empty() && link.front() == '/' ? std::string(link) : path.substr(0, path.rfind('/') + 1) + std::string(link));
+    if (resolved.rfind(inside, 0) == 0) return success();
+    probes.push_back({path, "links outside the model's folder, to " + resolved});
+    return Error(errc::unsafe_metadata, {}, path + " links to " + resolved + ", outside " + inside.substr(0, inside.size() - 1));
   }
 
   // trees/<commit>.json (format_version 1). Absent: false. Unreadable JSON or

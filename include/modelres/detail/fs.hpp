@@ -277,6 +277,28 @@ inline std::string expand_variables(std::string_view text) {
   return out;
 }
 
+// An absolute path with "." and ".." components and repeated '/' resolved by
+// spelling alone (no filesystem access), as std::filesystem's
+// lexically_normal() does, without its allocations per component.
+inline std::string lexically_normal_absolute(std::string_view path) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(start, end - start);
+    if (part == "..") {
+      const std::size_t cut = out.rfind('/');
+      out.resize(cut == std::string::npos ? 0 : cut);
+    } else if (!part.empty() && part != ".") {
+      out += '/';
+      out += part;
+    }
+    start = end + 1;
+  }
+  return out.empty() ? "/" : out;
+}
+
 // A cache root made absolute (against the working directory) and without a
 // trailing '/': directories handed back stay right whatever the working
 // directory later becomes.
