@@ -153,6 +153,10 @@ TEST_CASE("huggingface: what is not there is a typed miss with every path looked
   CHECK(verdict_for(missing_snapshot.error(), root.path() / "models--google--gemma-2b/snapshots" / other_commit) ==
         "does not exist");
 
+  auto traversal = cache.locate(gemma, "../../../etc/hostname");  // locate() called directly, not through a Resolver
+  REQUIRE_FALSE(traversal);
+  CHECK(traversal.error() == errc::invalid_revision);
+
   testing::write_file(root.path() / "models--google--gemma-2b/refs/main", "<html>captive portal</html>");
   auto garbage = cache.locate(gemma, "");
   REQUIRE_FALSE(garbage);

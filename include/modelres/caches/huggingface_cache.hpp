@@ -98,6 +98,8 @@ class HuggingFaceCache {
     const std::string rev(revision.empty() ? default_revision : revision);
     std::vector<Probe> probes;
     const auto finish = [&](Error e) { return std::move(e).with_id(id.str(), revision).with_probes(std::move(probes)); };
+    // The revision becomes a path below refs/: only ref names git allows (no "..").
+    if (auto valid = parse_revision(rev); !valid) return finish(std::move(valid).error());
     auto root_dir = root();
     if (!root_dir) return finish(std::move(root_dir).error());
     const std::string repo = root_dir.value() + "/" + repo_folder(id);
