@@ -45,7 +45,6 @@
 
 namespace modelres {
 
-// One directory of the cache that holds a model, as `list()` finds it.
 class ModelScopeCache {
  public:
   static constexpr std::string_view ecosystem = "modelscope";
