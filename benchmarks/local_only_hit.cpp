@@ -48,34 +48,42 @@ void lay_out_model(const fs::path& dir, const std::string& id) {
   write(dir / ".mv", "Revision:master,CreatedAt:1713419382");
 }
 
-// A cache root holding `models` models in the modelscope 1.23-1.37 layout, all
-// under one owner, so the owner directory has `models` entries.
-class Cache {
- public:
-  explicit Cache(int models) {
+// A fresh directory below $TMPDIR, removed with everything in it.
+struct TempRoot {
+  TempRoot() {
     std::string tmpl = (fs::temp_directory_path() / "modelres-bench-XXXXXX").native();
     if (!::mkdtemp(tmpl.data())) std::abort();
     root = tmpl;
+  }
+  ~TempRoot() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+  fs::path root;
+};
+
+// A cache root holding `models` models in the modelscope 1.23-1.37 layout, all
+// under one owner, so the owner directory has `models` entries.
+struct Cache : TempRoot {
+  explicit Cache(int models) {
     for (int i = 1; i < models; ++i) lay_out_model(root / "models/iic" / ("model_" + std::to_string(i)), "iic/model");
     target = root / "models/iic/cv_unet_skin_retouching_torch";
     lay_out_model(target, "iic/cv_unet_skin_retouching_torch");
   }
-  ~Cache() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  fs::path root, target;
+  fs::path target;
 };
 
-Cache& cache_with(int models) {
-  static std::map<int, std::unique_ptr<Cache>> caches;
+// One cache of each kind and size for the whole run: laying out 10,000 models is slow.
+template <class C>
+C& cache_with(int models) {
+  static std::map<int, std::unique_ptr<C>> caches;
   auto& c = caches[models];
-  if (!c) c = std::make_unique<Cache>(models);
+  if (!c) c = std::make_unique<C>(models);
   return *c;
 }
 
 void BM_LocalOnlyHit(benchmark::State& state) {
-  Cache& c = cache_with(static_cast<int>(state.range(0)));
+  Cache& c = cache_with<Cache>(static_cast<int>(state.range(0)));
   Resolver<LocalOnlyPolicy, ModelScopeCache> resolver{ModelScopeCache(c.root)};
   for (auto _ : state) {
     auto r = resolver.resolve("iic/cv_unet_skin_retouching_torch");
@@ -93,7 +101,7 @@ void read_whole(const std::string& path, char* buf, std::size_t cap) {
 }
 
 void BM_SyscallFloor(benchmark::State& state) {
-  Cache& c = cache_with(static_cast<int>(state.range(0)));
+  Cache& c = cache_with<Cache>(static_cast<int>(state.range(0)));
   const std::string snapshots = (c.root / "models/iic--cv_unet_skin_retouching_torch/snapshots").native();
   const std::string dir = c.target.native();
   const std::string manifest = dir + "/.modelres", msc = dir + "/.msc", mdl = dir + "/.mdl", mv = dir + "/.mv";
@@ -119,12 +127,8 @@ void BM_SyscallFloor(benchmark::State& state) {
 // are models--org--model_N beside it.
 const std::string kCommit = "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9";
 
-class HfCache {
- public:
+struct HfCache : TempRoot {
   explicit HfCache(int models) {
-    std::string tmpl = (fs::temp_directory_path() / "modelres-bench-hf-XXXXXX").native();
-    if (!::mkdtemp(tmpl.data())) std::abort();
-    root = tmpl;
     for (int i = 1; i < models; ++i) fs::create_directories(root / ("models--org--model_" + std::to_string(i)) / "snapshots");
     repo = root / "models--iic--cv_unet_skin_retouching_torch";
     std::string tree = "{\n \"format_version\": 1,\n \"files\": {";
@@ -142,22 +146,11 @@ class HfCache {
     write(repo / "trees" / (kCommit + ".json"), tree + "\n }\n}");
     write(repo / "refs/main", kCommit);
   }
-  ~HfCache() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-  fs::path root, repo;
+  fs::path repo;
 };
 
-HfCache& hf_cache_with(int models) {
-  static std::map<int, std::unique_ptr<HfCache>> caches;
-  auto& c = caches[models];
-  if (!c) c = std::make_unique<HfCache>(models);
-  return *c;
-}
-
 void BM_HuggingFaceHit(benchmark::State& state) {
-  HfCache& c = hf_cache_with(static_cast<int>(state.range(0)));
+  HfCache& c = cache_with<HfCache>(static_cast<int>(state.range(0)));
   Resolver<LocalOnlyPolicy, HuggingFaceCache> resolver{HuggingFaceCache(c.root)};
   for (auto _ : state) {
     auto r = resolver.resolve("iic/cv_unet_skin_retouching_torch");
@@ -170,7 +163,7 @@ void BM_HuggingFaceHit(benchmark::State& state) {
 // stat the snapshot, read the tree, then readlink each subdirectory once and
 // readlink and stat each listed file.
 void BM_HuggingFaceFloor(benchmark::State& state) {
-  HfCache& c = hf_cache_with(static_cast<int>(state.range(0)));
+  HfCache& c = cache_with<HfCache>(static_cast<int>(state.range(0)));
   const std::string repo = c.repo.native(), ref = repo + "/refs/main", snapshot = repo + "/snapshots/" + kCommit,
                     tree = repo + "/trees/" + kCommit + ".json";
   std::vector<std::string> files, dirs = {snapshot + "/assets", snapshot + "/assets/weights"};
