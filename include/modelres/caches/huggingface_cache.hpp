@@ -117,8 +117,7 @@ class HuggingFaceCache {
       commit = rev;
     } else {
       const std::string ref_path = repo + "/refs/" + rev;
-      std::string bytes;
-      if (const std::error_code ec = detail::read_file(ref_path, bytes, 4096)) {
+      if (const std::error_code ec = read_ref(repo, rev, commit)) {
         if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory) {
           probes.push_back({ref_path, "does not exist"});
           const std::vector<std::string> cached = cached_commits(repo);
@@ -132,8 +131,6 @@ class HuggingFaceCache {
         const errc code = ec == std::errc::permission_denied ? errc::permission_denied : errc::corrupt_metadata;
         return finish(Error(code, {}, "cannot read " + ref_path).with_cause(ec));
       }
-      // Python reads the ref without stripping; the JS and Rust clients strip. Either way, 40 hex.
-      commit = trim(bytes);
       if (!is_commit_hash(commit)) {
         probes.push_back({ref_path, "not a commit hash"});
         return finish(Error(errc::corrupt_metadata, {}, ref_path + " holds '" + detail::printable(commit, 80) +
@@ -177,8 +174,8 @@ class HuggingFaceCache {
       std::sort(revisions.begin(), revisions.end());
       std::vector<std::string> named;
       for (const std::string& rev : revisions) {
-        std::string bytes;
-        if (!detail::read_file(repo_dir + "/refs/" + rev, bytes, 4096)) named.push_back(trim(bytes));
+        std::string commit;
+        if (!read_ref(repo_dir, rev, commit)) named.push_back(std::move(commit));
       }
       for (const std::string& c : cached_commits(repo_dir))
         if (std::find(named.begin(), named.end(), c) == named.end()) revisions.push_back(c);
@@ -224,9 +221,8 @@ class HuggingFaceCache {
       return m;
     }
     if (!revision.empty() && revision != commit) {
-      std::string bytes;
-      const std::string ref_path = repo.native() + "/refs/" + std::string(revision);
-      if (detail::read_file(ref_path, bytes, 4096) || trim(bytes) != commit)
+      std::string named;
+      if (read_ref(repo.native(), std::string(revision), named) || named != commit)
         return Error(errc::revision_mismatch, {}, directory.native() + " is commit " + commit + ", not '" +
                                                       std::string(revision) + "'")
             .with_revision(std::string(revision));
@@ -245,12 +241,17 @@ class HuggingFaceCache {
     std::uint64_t size = 0;
   };
 
-  static std::string trim(std::string s) {
+  // The commit refs/<revision> names, white space trimmed: huggingface_hub
+  // writes none and reads without stripping; the JS and Rust clients strip.
+  static std::error_code read_ref(const std::string& repo, const std::string& revision, std::string& commit) {
+    std::string bytes;
+    if (auto ec = detail::read_file(repo + "/refs/" + revision, bytes, 4096)) return ec;
     const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-    while (!s.empty() && space(s.back())) s.pop_back();
-    std::size_t start = 0;
-    while (start < s.size() && space(s[start])) ++start;
-    return s.substr(start);
+    std::size_t start = 0, end = bytes.size();
+    while (start < end && space(bytes[start])) ++start;
+    while (end > start && space(bytes[end - 1])) --end;
+    commit = bytes.substr(start, end - start);
+    return {};
   }
 
   static std::vector<std::string> cached_commits(const std::string& repo) {
