@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -288,14 +289,14 @@ class HuggingFaceCache {
 
     if (has_tree) {
       std::vector<std::string> missing, wrong_size;
-      std::vector<std::string> checked_dirs;  // each subdirectory's own link check, once
+      std::unordered_set<std::string> checked_dirs;  // each subdirectory's own link check, once
       for (const Listed& f : listed) {
         const std::string path = snapshot + "/" + f.path;
         for (std::size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
-          const std::string dir = snapshot + "/" + f.path.substr(0, slash);
-          if (std::find(checked_dirs.begin(), checked_dirs.end(), dir) != checked_dirs.end()) continue;
+          std::string dir = snapshot + "/" + f.path.substr(0, slash);
+          if (checked_dirs.count(dir)) continue;
           MODELRES_TRYV(check_link(inside, dir, probes));
-          checked_dirs.push_back(dir);
+          checked_dirs.insert(std::move(dir));
         }
         MODELRES_TRYV(check_link(inside, path, probes));
         const detail::FileStatus fs = detail::status(path);  // follows the link into blobs/
