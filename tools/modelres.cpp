@@ -70,6 +70,7 @@ int exit_code_for(const modelres::Error& e) {
     case errc::unknown_model:
     case errc::unknown_revision: return not_found;
     case errc::unauthorized:
+    case errc::gated:
     case errc::rate_limited:
     case errc::server_error:
     case errc::malformed_response:

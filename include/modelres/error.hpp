@@ -48,6 +48,7 @@ enum class errc {
   // Downloading.
   checksum_mismatch = 25,     // the bytes received do not hash to the Sha256 (or size) the hub listed
   disk_full = 26,             // no space (or quota) left where the cache is written
+  gated = 27,                 // the model's terms must be accepted on the hub, by the account whose token is sent
 };
 
 class error_category_impl final : public std::error_category {
@@ -81,6 +82,7 @@ class error_category_impl final : public std::error_category {
       case errc::unsafe_file_list: return "hub listed an unsafe file path";
       case errc::checksum_mismatch: return "downloaded file does not match its checksum";
       case errc::disk_full: return "disk full";
+      case errc::gated: return "gated model: its terms must be accepted on the hub";
     }
     return "unknown modelres error";
   }
@@ -124,6 +126,7 @@ inline const char* to_string(errc e) noexcept {
     case errc::unsafe_file_list: return "unsafe_file_list";
     case errc::checksum_mismatch: return "checksum_mismatch";
     case errc::disk_full: return "disk_full";
+    case errc::gated: return "gated";
   }
   return "unknown";
 }

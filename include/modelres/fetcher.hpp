@@ -1,9 +1,10 @@
 // Fetcher<Transport>: downloads a set of files safely, for any hub and layout.
 //
-// Each file streams to PARTIAL_DIR/path.incomplete, is hashed while it
-// streams (no second read), is checked against the size and Sha256 the hub
-// listed, then renamed to FINAL_DIR/path: nothing partial is ever visible
-// under a final name. With Durability::on_disk, writeback starts at once and
+// Each file streams to PARTIAL_DIR/name.incomplete, is hashed while it
+// streams (no second read), is checked against the size and the hash the hub
+// listed (sha256, or the git blob id), then renamed to FINAL_DIR/name: nothing
+// partial is ever visible under a final name. `name` is the file's path in the
+// model, or the cache's own name for it (Hugging Face's blobs/<etag>). With Durability::on_disk, writeback starts at once and
 // waiting for the disk is left to whoever declares the set complete
 // (ModelScopeCache::commit syncs every file before it writes the manifest), so
 // disk and network overlap. An interrupted file resumes, in this run or the
@@ -12,8 +13,11 @@
 // off exponentially and honour Retry-After. Files download in parallel (one
 // transport each), and a progress callback sees bytes per file and in total.
 //
-// Which hub, which cache layout, and the cross-process lock are the caller's
-// (OnlinePolicy): this knows how to move files, nothing else.
+// A file may name a lock file another process (the Python client) takes to
+// fetch the same bytes: it is held while the file is fetched, and a final file
+// that appeared meanwhile is checked and kept. Which hub, which cache layout
+// and the model's lock are the caller's (OnlinePolicy): this knows how to
+// move files, nothing else.
 #pragma once
 
 #include <fcntl.h>
@@ -35,8 +39,9 @@
 #include <utility>
 #include <vector>
 
+#include "detail/digest.hpp"
+#include "detail/file_lock.hpp"
 #include "detail/fs.hpp"
-#include "detail/sha256.hpp"
 #include "durability.hpp"
 #include "error.hpp"
 #include "result.hpp"
@@ -45,10 +50,13 @@
 namespace modelres {
 
 struct FetchItem {
-  std::string path;         // relative, checked safe by the caller (the hub)
+  std::string path;         // the file in the model (progress, errors); relative, checked safe by the hub
   std::uint64_t size = 0;   // expected bytes; checked when the hub listed a hash or a size
-  std::string sha256;       // expected lower-case hex; empty: only the size is checked
+  std::string sha256;       // expected lower-case hex; empty: the git blob id, else only the size, is checked
   HttpRequest request;      // how to get it
+  std::string git_oid;      // expected git blob id (sha1 of "blob <size>\0" + content), when there is no sha256
+  std::string destination;  // its name below the final and partial directories; empty: `path`
+  std::string lock_path;    // held while it is fetched (another process may fetch the same bytes); empty: none
 };
 
 struct FetchProgress {
@@ -65,6 +73,7 @@ struct FetchOptions {
   std::chrono::milliseconds max_retry_after{120000}; // a longer Retry-After fails at once (rate_limited)
   std::chrono::milliseconds first_byte_timeout{30 * 60 * 1000};  // a cold pull-through mirror
   std::chrono::milliseconds stall_timeout{60000};
+  std::chrono::milliseconds lock_timeout{60 * 60 * 1000};  // another process fetching the same model or file
   // on_disk: every file is synced before the model is declared complete, and
   // its writeback starts while it downloads. until_restart: left to the kernel
   // (durability.hpp says what that costs).
@@ -168,15 +177,31 @@ class Fetcher {
 
   result<void> fetch_one(Transport& transport, const FetchItem& item, const std::string& final_dir,
                          const std::string& partial_dir) {
-    const std::string partial_path = partial_dir + "/" + item.path + ".incomplete";
-    const std::string final_path = final_dir + "/" + item.path;
+    const std::string& name = item.destination.empty() ? item.path : item.destination;
+    const std::string partial_path = partial_dir + "/" + name + ".incomplete";
+    const std::string final_path = final_dir + "/" + name;
     if (auto ec = detail::make_directories(parent_of(partial_path))) return file_system_error(partial_path, ec, "cannot create the directory of");
     if (auto ec = detail::make_directories(parent_of(final_path))) return file_system_error(final_path, ec, "cannot create the directory of");
+
+    detail::FileLock lock;
+    if (!item.lock_path.empty()) {
+      auto locked = detail::FileLock::acquire(item.lock_path, options_.lock_timeout, options_.cancel);
+      if (!locked) return std::move(locked).error();
+      lock = std::move(locked).value();
+      // Whoever held the lock may have fetched it: kept if it checks out.
+      const detail::FileStatus st = detail::status(final_path);
+      const bool checkable = !item.sha256.empty() || !item.git_oid.empty();
+      if (checkable && st.exists() && st.is_regular && st.size == item.size &&
+          detail::file_passes(final_path, item.sha256, item.git_oid, item.size)) {
+        report(item, item.size, item.size);
+        return success();
+      }
+    }
 
     const bool write_behind = options_.durability == Durability::on_disk;
     // A file the hub lists as empty, by size and hash, needs no request (the
     // client creates it without one too).
-    if (item.size == 0 && item.sha256 == detail::sha256_of_nothing) {
+    if (item.size == 0 && (item.sha256 == detail::sha256_of_nothing || (item.sha256.empty() && item.git_oid == detail::git_oid_of_nothing))) {
       if (auto ec = detail::write_file_atomically(final_path, {}, write_behind)) return file_system_error(final_path, ec, "cannot create");
       return success();
     }
@@ -196,9 +221,9 @@ class Fetcher {
       struct stat st;
       if (::fstat(file.fd, &st) != 0) return file_system_error(partial_path, detail::last_error(), "cannot stat");
       std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
-      detail::Sha256 hash;
+      detail::ContentCheck hash(item.sha256, item.git_oid, item.size);
       if (item.size > 0 && have > item.size) have = 0;  // longer than the file: not ours to trust
-      if (have > 0 && !hash_prefix(file.fd, have, hash)) have = 0;
+      if (have > 0 && !detail::feed_file(file.fd, hash, have)) have = 0;
       // Truncating an empty file is not free: ext4 then flushes the whole file
       // when it is closed (its auto_da_alloc guess at a rewrite).
       if (have == 0 && st.st_size > 0) {
@@ -300,11 +325,12 @@ class Fetcher {
                      "got " + std::to_string(written) + " of " + std::to_string(item.size) + " bytes");
         continue;
       }
-      if (!item.sha256.empty()) {
+      if (hash.enabled()) {
         const std::string got = hash.hex();
-        if (got != item.sha256) {
+        if (got != hash.expected()) {
           ::ftruncate(file.fd, 0);
-          last = Error(errc::checksum_mismatch, item.path, "sha256 " + got + ", the hub lists " + item.sha256);
+          last = Error(errc::checksum_mismatch, item.path,
+                       std::string(hash.name()) + " " + got + ", the hub lists " + hash.expected());
           continue;
         }
       }
@@ -340,20 +366,6 @@ class Fetcher {
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
     return {};
-  }
-
-  // Feeds the first `n` bytes of a partial file from an earlier attempt or run to `hash`.
-  static bool hash_prefix(int fd, std::uint64_t n, detail::Sha256& hash) {
-    std::string buf(1 << 20, '\0');
-    std::uint64_t off = 0;
-    while (off < n) {
-      const ssize_t got = ::pread(fd, &buf[0], static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), n - off)),
-                                  static_cast<off_t>(off));
-      if (got <= 0) return false;
-      hash.update(std::string_view(buf.data(), static_cast<std::size_t>(got)));
-      off += static_cast<std::uint64_t>(got);
-    }
-    return true;
   }
 
   TransportFactory make_transport_;

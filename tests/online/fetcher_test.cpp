@@ -33,7 +33,7 @@ struct Setup {
     auto r = hub.snapshot(unet, "");
     if (!r) std::abort();
     snap = std::move(r).value();
-    for (const auto& f : snap.files) items.push_back({f.path, f.size, f.sha256, hub.file_request(unet, snap.revision, f.path)});
+    for (const auto& f : snap.files) items.push_back({f.path, f.size, f.sha256, hub.file_request(unet, snap, f), {}, {}, {}});
   }
   static ModelScopeHubOptions options(const TestHub& s) {
     ModelScopeHubOptions o;
@@ -43,7 +43,7 @@ struct Setup {
   Fetcher<CurlTransport> fetcher(FetchOptions o = fast()) {
     return Fetcher<CurlTransport>([] { return CurlTransport(); },
                                   [this](const FetchItem& i, const ResponseHead& h, std::string_view body) {
-                                    return hub.file_error(unet, snap.revision, i.path, h, body);
+                                    return hub.file_error(unet, snap, i.path, h, body);
                                   },
                                   std::move(o));
   }
@@ -259,7 +259,8 @@ TEST_CASE("fetch: a file the hub does not have is a typed error, others land", "
   server.add(testing::unet_on_hub());
   server.start();
   Setup s(server);
-  s.items.push_back({"not_on_hub.bin", 3, "", s.hub.file_request(unet, "master", "not_on_hub.bin")});
+  HubFile missing{"not_on_hub.bin", 3, "", "", "", ""};
+  s.items.push_back({missing.path, 3, "", s.hub.file_request(unet, s.snap, missing), {}, {}, {}});
   TempDir out, partial;
   auto r = s.fetcher().fetch(s.items, out.str(), partial.str());
   REQUIRE_FALSE(r);

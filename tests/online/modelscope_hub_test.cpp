@@ -210,7 +210,11 @@ TEST_CASE("hub: the file URL is the client's, and serves the bytes", "[online][h
   server.add(testing::unet_on_hub());
   server.start();
   auto hub = hub_at(server);
-  const HttpRequest req = hub.file_request(unet, "master", "assets/weights/joint.pth");
+  HubSnapshot master;
+  master.revision = "master";
+  HubFile joint;
+  joint.path = "assets/weights/joint.pth";
+  const HttpRequest req = hub.file_request(unet, master, joint);
   CHECK(req.url == server.endpoint() +
                        "/api/v1/models/iic/cv_unet_skin_retouching_torch/repo?Revision=master&FilePath=assets%2Fweights%2Fjoint.pth");
   std::string body;

@@ -106,6 +106,7 @@ class ModelScopeCache {
       break;
     }
     if (t.model_dir.empty()) t.model_dir = cr + "/models/" + id.owner + "/" + escaped;
+    t.store_dir = t.model_dir;
     const std::string grandparent = t.model_dir.substr(0, t.model_dir.rfind('/', t.model_dir.rfind('/') - 1));
     t.partial_dir = grandparent + "/._____temp/" + id.owner + "/" + id.name;
     t.lock_path = cr + "/.lock/" + id.owner + "___" + id.name;

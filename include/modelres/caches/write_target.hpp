@@ -12,21 +12,36 @@ namespace modelres {
 
 // Where an online resolve writes one model, and what is already there.
 struct WriteTarget {
-  std::string model_dir;               // the files go here (a classic layout directory)
-  std::string partial_dir;             // partial downloads
-  std::string lock_path;               // the Python client's lock file for this model
+  // How the fetched bytes are named in store_dir: by the file's path in the
+  // model (ModelScope), or by its content hash, sha256 else git blob id
+  // (Hugging Face's blobs/<etag>, linked from the snapshot by commit()).
+  enum class Naming { by_path, by_content };
+
+  std::string model_dir;               // the model's files appear here (ModelScope: store_dir too)
+  std::string store_dir;               // the fetched bytes go here, named by `naming`
+  Naming naming = Naming::by_path;
+  std::string partial_dir;             // partial downloads (NAME.incomplete)
+  std::string lock_path;               // the lock for this model (the Python client's, where it has one)
+  std::string file_lock_dir;           // if set, DIR/NAME.lock is held while NAME is fetched (the Python client's per-file lock)
   std::vector<HubFile> manifest_files; // what our manifest proves (path, size, sha256)
   std::string manifest_revision;       // the revision our manifest records
   bool manifest_unsynced = false;      // its files were written until_restart (in this boot) and never synced
   std::vector<CachedFile> recorded;    // the Python client's .msc records (path, commit)
 
   std::string file(const std::string& relative) const { return model_dir + "/" + relative; }
+  // The name a file's bytes have in store_dir; empty if it cannot have one
+  // (named by content, but the hub listed no hash).
+  std::string stored_name(const HubFile& f) const {
+    if (naming == Naming::by_path) return f.path;
+    return f.sha256.empty() ? f.git_oid : f.sha256;
+  }
+  std::string stored(const HubFile& f) const { return store_dir + "/" + stored_name(f); }
 };
 
 // What must happen to bring a model directory to a snapshot.
 struct WritePlan {
   std::vector<HubFile> present;      // proven present by our manifest: size and sha256 match
-  std::vector<HubFile> to_verify;    // on disk and recorded by the Python client at this commit: hash before trusting
+  std::vector<HubFile> to_verify;    // on disk, put there by the Python client: hash before trusting
   std::vector<HubFile> to_download;  // everything else
   bool up_to_date = false;           // our manifest already records exactly this snapshot: nothing to write
 };

@@ -75,6 +75,7 @@ class ModelScopeHub {
  public:
   static constexpr std::string_view default_endpoint = "https://www.modelscope.cn";
   static constexpr std::string_view default_revision = "master";
+  using Options = ModelScopeHubOptions;
 
   explicit ModelScopeHub(Transport transport = Transport{}, ModelScopeHubOptions options = {})
       : transport_(std::move(transport)), options_(std::move(options)) {}
@@ -182,17 +183,18 @@ class ModelScopeHub {
   }
 
   // The request that fetches one file: the client's URL, with the credentials.
-  HttpRequest file_request(const ModelId& id, const std::string& revision, const std::string& path) const {
+  HttpRequest file_request(const ModelId& id, const HubSnapshot& snapshot, const HubFile& file) const {
     HttpRequest r;
-    r.url = model_url(id) + "/repo?Revision=" + detail::quote_plus(revision) + "&FilePath=" + detail::quote_plus(path);
+    r.url = model_url(id) + "/repo?Revision=" + detail::quote_plus(snapshot.revision) +
+            "&FilePath=" + detail::quote_plus(file.path);
     r.headers = base_headers();
     return r;
   }
 
   // The typed error for a file download that did not answer 200/206.
-  Error file_error(const ModelId& id, const std::string& revision, const std::string& path, const ResponseHead& head,
+  Error file_error(const ModelId& id, const HubSnapshot& snapshot, const std::string& path, const ResponseHead& head,
                    std::string_view body) const {
-    Error e = status_error(id, revision, head, body);
+    Error e = status_error(id, snapshot.revision, head, body);
     e.detail = "downloading " + detail::printable(path) + ": " + e.detail;
     return e;
   }

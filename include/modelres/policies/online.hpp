@@ -1,17 +1,18 @@
-// OnlinePolicy<Transport>: ask the ModelScope hub which files a revision has,
-// (its cache must be writable: is_writable_cache, docs/traits.md),
-// download what the cache lacks (verified, resumable, in parallel), and return
-// the directory. Online when it can be, correct when it cannot:
+// OnlinePolicy<Transport, Hub>: ask a hub (ModelScope unless told otherwise;
+// hubs/hub_traits.hpp) which files a revision has, download what the cache
+// lacks (verified, resumable, in parallel) into it (it must be writable:
+// is_writable_cache, docs/traits.md), and return the directory. Online when it
+// can be, correct when it cannot:
 //
 // - The hub cannot be asked (unreachable, timing out, refusing, answering
 //   garbage): by default the cached model is served, with hub_check
 //   `unavailable` and the reason; with `strict`, the hub's error is returned.
 // - MODELRES_OFFLINE or HF_HUB_OFFLINE set to 1/true/yes/on, read at each
 //   call: no request at all, the cache alone (hub_check `offline`).
-// - A current cache costs two requests (revisions, file list) and no download.
+// - A current cache costs the hub's snapshot requests (ModelScope: two) and no download.
 //
-// Writes go where the Python client of every generation finds them
-// (ModelScopeCache::prepare_write), under the client's own lock file.
+// Writes go where the cache says (prepare_write), under its lock file: where
+// the Python client finds them, under the client's own lock.
 #pragma once
 
 #include <fnmatch.h>
@@ -28,9 +29,10 @@
 #include "../caches/cache_traits.hpp"
 #include "../detail/file_lock.hpp"
 #include "../detail/fs.hpp"
-#include "../detail/sha256.hpp"
+#include "../detail/digest.hpp"
 #include "../error.hpp"
 #include "../fetcher.hpp"
+#include "../hubs/hub_traits.hpp"
 #include "../hubs/modelscope_hub.hpp"
 #include "../model_ref.hpp"
 #include "../resolve_options.hpp"
@@ -39,12 +41,14 @@
 
 namespace modelres {
 
-struct OnlineOptions {
+// What OnlinePolicy<Transport, Hub> is told; HubOptions is Hub::Options.
+template <class HubOptions>
+struct BasicOnlineOptions {
   bool strict = false;  // true: a hub that cannot be asked is an error, never a fallback
-  ModelScopeHubOptions hub;
+  HubOptions hub;
   FetchOptions fetch;
-  std::chrono::milliseconds lock_timeout{60 * 60 * 1000};  // another process downloading the same model
 };
+using OnlineOptions = BasicOnlineOptions<ModelScopeHubOptions>;
 
 namespace detail {
 
@@ -77,31 +81,21 @@ inline std::vector<HubFile> select_files(std::vector<HubFile> files, const Resol
   return kept;
 }
 
-inline bool sha256_of_file(const std::string& path, std::string& hex) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  Sha256 hash;
-  std::string buf(1 << 20, '\0');
-  ssize_t n;
-  while ((n = ::read(fd, &buf[0], buf.size())) > 0) hash.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-  ::close(fd);
-  if (n < 0) return false;
-  hex = hash.hex();
-  return true;
-}
-
 }  // namespace detail
 
-template <class Transport>
+template <class Transport, class Hub = ModelScopeHub<Transport>>
 class OnlinePolicy {
+  static_assert(check_hub<Hub, Transport>());
+
  public:
   static constexpr reference_kind accepts = reference_kind::model_id;
   using TransportFactory = std::function<Transport()>;
+  using Options = BasicOnlineOptions<typename Hub::Options>;
 
-  explicit OnlinePolicy(OnlineOptions options = {}, TransportFactory make_transport = [] { return Transport(); })
+  explicit OnlinePolicy(Options options = {}, TransportFactory make_transport = [] { return Transport(); })
       : options_(std::move(options)), make_transport_(std::move(make_transport)) {}
 
-  OnlineOptions& options() { return options_; }
+  Options& options() { return options_; }
 
   template <class Cache>
   result<ResolvedModel> resolve(std::string_view reference, const ResolveOptions& request, Cache& cache) {
@@ -115,23 +109,28 @@ class OnlinePolicy {
       return cached;
     }
 
-    ModelScopeHub<Transport> hub(make_transport_(), options_.hub);
+    Hub hub(make_transport_(), options_.hub);
     auto snapshot = hub.snapshot(id, request.revision);
     if (!snapshot) return fall_back(cache, id, request.revision, std::move(snapshot).error());
     HubSnapshot& snap = snapshot.value();
+    // Every hub checks its list; a user's hub that forgets must not write outside the cache either.
+    for (const HubFile& f : snap.files)
+      if (!detail::is_safe_relative_path(f.path))
+        return Error(errc::unsafe_file_list, id.str(),
+                     "the hub listed '" + detail::printable(f.path) + "', which would leave the model directory; nothing was written")
+            .with_revision(snap.revision);
     snap.files = detail::select_files(std::move(snap.files), request);
 
     // One process at a time per model, as the Python client does; the second
     // finds the first's files in place.
     MODELRES_TRY(where, cache.prepare_write(id));
-    auto lock = detail::FileLock::acquire(where.lock_path, options_.lock_timeout, options_.fetch.cancel);
+    auto lock = detail::FileLock::acquire(where.lock_path, options_.fetch.lock_timeout, options_.fetch.cancel);
     if (!lock) return std::move(lock).error().with_id(id.str(), snap.revision);
     MODELRES_TRY(target, cache.prepare_write(id));  // again: another process may have filled it meanwhile
     auto plan = cache.plan(target, snap);
     // Files the Python client recorded at this commit: trusted once they hash right.
     for (HubFile& f : plan.to_verify) {
-      std::string hex;
-      if (detail::sha256_of_file(target.file(f.path), hex) && hex == f.sha256)
+      if (detail::file_passes(target.stored(f), f.sha256, f.git_oid, f.size))
         plan.present.push_back(std::move(f));
       else
         plan.to_download.push_back(std::move(f));
@@ -140,15 +139,18 @@ class OnlinePolicy {
     if (!plan.to_download.empty()) {
       MODELRES_TRYV(cache.begin_download(id, target, snap));
       std::vector<FetchItem> items;
-      for (const HubFile& f : plan.to_download)
-        items.push_back({f.path, f.size, f.sha256, hub.file_request(id, snap.revision, f.path)});
+      for (const HubFile& f : plan.to_download) {
+        FetchItem item{f.path, f.size, f.sha256, hub.file_request(id, snap, f), f.git_oid, target.stored_name(f), {}};
+        if (!target.file_lock_dir.empty()) item.lock_path = target.file_lock_dir + "/" + item.destination + ".lock";
+        items.push_back(std::move(item));
+      }
       Fetcher<Transport> fetcher(
           make_transport_,
           [&](const FetchItem& item, const ResponseHead& head, std::string_view body) {
-            return hub.file_error(id, snap.revision, item.path, head, body);
+            return hub.file_error(id, snap, item.path, head, body);
           },
           options_.fetch);
-      auto fetched = fetcher.fetch(items, target.model_dir, target.partial_dir);
+      auto fetched = fetcher.fetch(items, target.store_dir, target.partial_dir);
       if (!fetched) {
         Error e = std::move(fetched).error();
         e.detail = e.reference + ": " + e.detail;
@@ -195,7 +197,7 @@ class OnlinePolicy {
     return e;
   }
 
-  OnlineOptions options_;
+  Options options_;
   TransportFactory make_transport_;
 };
 
