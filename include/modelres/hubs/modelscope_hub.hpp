@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "../detail/fs.hpp"
+#include "../detail/hub_support.hpp"
 #include "../error.hpp"
 #include "../hub_snapshot.hpp"
 #include "../model_ref.hpp"
@@ -36,37 +37,6 @@ struct ModelScopeHubOptions {
   std::string token;     // empty: $MODELSCOPE_API_TOKEN
   std::chrono::milliseconds metadata_timeout{60000};
 };
-
-namespace detail {
-
-// Python's urllib.parse.quote_plus: what the client does to Revision and FilePath.
-inline std::string quote_plus(std::string_view s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-        c == '-' || c == '~') {
-      out += static_cast<char>(c);
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-inline std::string random_hex(std::size_t n) {
-  static thread_local std::mt19937_64 rng(std::random_device{}());
-  static const char hex[] = "0123456789abcdef";
-  std::string out(n, '0');
-  for (auto& c : out) c = hex[rng() & 15];
-  return out;
-}
-
-}  // namespace detail
 
 template <class Transport>
 class ModelScopeHub {
@@ -253,23 +223,9 @@ class ModelScopeHub {
     r.url = url;
     r.headers = base_headers();
     r.timeout = options_.metadata_timeout;
-    std::string body;
-    constexpr std::size_t max_body = 256u << 20;  // a file list of a million entries
-    bool too_big = false;
-    auto response = transport_.send(r, [&](const ResponseHead&, std::string_view chunk) {
-      if (body.size() + chunk.size() > max_body) return !(too_big = true);
-      body.append(chunk);
-      return true;
-    });
-    if (!response) {
-      if (too_big) return malformed(id, revision, "the answer is larger than 256 MiB");
-      // The model is what was asked for; the (redacted) URL is part of what went wrong.
-      Error e = std::move(response).error();
-      e.detail = e.reference + ": " + e.detail;
-      e.reference = id.str();
-      return std::move(e).with_revision(revision);
-    }
-    const HttpResponse& head = response.value();
+    MODELRES_TRY(answer, detail::get_metadata(transport_, r, id, revision));
+    const HttpResponse& head = answer.head;
+    const std::string& body = answer.body;
     if (head.status != 200) return status_error(id, revision, head, body);
     nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
     if (j.is_discarded() || !j.is_object())

@@ -1,0 +1,232 @@
+// Test support: a Hugging Face hub on 127.0.0.1 speaking the routes
+// huggingface_hub's snapshot_download uses (/api/models/{id}/revision/{rev},
+// /api/models/{id}/tree/{commit} paged by Link rel="next", /{id}/resolve/...),
+// with LFS files redirected to a CDN on a second host, 127.0.0.2, under a
+// pre-signed-looking URL, as the real hub does. Errors carry X-Error-Code.
+// Tests inject faults with `intercept` (hub) and `intercept_cdn`.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "http_server.hpp"
+#include "test_hub.hpp"
+
+namespace testing {
+
+inline std::string git_blob_oid(const std::string& content) {
+  const std::string blob = "blob " + std::to_string(content.size()) + std::string(1, '\0') + content;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(blob.data(), blob.size(), md, &n, EVP_sha1(), nullptr);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < n; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
+  }
+  return out;
+}
+
+struct HfHubFile {
+  std::string path;
+  std::string content;
+  bool lfs = false;             // served through the CDN redirect, listed with lfs.oid = sha256
+  std::string listed_sha256;    // empty: the right one (LFS only)
+  std::string listed_oid;       // empty: the right git blob id
+  bool xet = false;             // listed with a xetHash as well
+};
+
+struct HfHubModel {
+  std::string id;
+  std::string commit;                                   // what main (and every ref below) is at
+  std::vector<std::string> refs{"main"};                // branches, tags, refs/pr/N that name `commit`
+  std::vector<HfHubFile> files;
+  std::vector<nlohmann::json> extra_entries;            // raw tree entries (hostile ones)
+  bool gated = false;                                   // resolve answers 403 GatedRepo without `token`
+  std::string token;                                    // if set, the API answers 401 RepoNotFound without it
+};
+
+inline std::string lfs_pointer(const std::string& content) {
+  return "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha256_hex(content) + "\nsize " +
+         std::to_string(content.size()) + "\n";
+}
+
+class HfTestHub {
+ public:
+  using Interceptor = std::function<bool(const httplib::Request&, httplib::Response&)>;
+
+  HfTestHub() : hub_("127.0.0.1"), cdn_("127.0.0.2") {
+    auto& r = hub_.routes();
+    r.Get(R"(/api/models/([^/]+)/([^/]+)/revision/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      if (intercepted(req, res)) return;
+      const HfHubModel* m = find(req, res);
+      if (!m) return;
+      const std::string rev = req.matches[3].str();
+      if (rev != m->commit && std::find(m->refs.begin(), m->refs.end(), rev) == m->refs.end())
+        return error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
+      nlohmann::json siblings = nlohmann::json::array();
+      for (const auto& f : m->files) siblings.push_back({{"rfilename", f.path}});
+      res.set_content(nlohmann::json({{"_id", "66a1"}, {"id", m->id}, {"sha", m->commit}, {"private", false},
+                                      {"gated", m->gated ? nlohmann::json("manual") : nlohmann::json(false)},
+                                      {"siblings", siblings}})
+                          .dump(),
+                      "application/json");
+    });
+    r.Get(R"(/api/models/([^/]+)/([^/]+)/tree/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+      if (intercepted(req, res)) return;
+      const HfHubModel* m = find(req, res);
+      if (!m) return;
+      if (req.matches[3].str() != m->commit) return error(res, 404, "RevisionNotFound", "Invalid rev id");
+      std::vector<nlohmann::json> entries = tree_entries(*m);
+      const std::size_t start = req.has_param("cursor") ? std::stoul(req.get_param_value("cursor")) : 0;
+      const std::size_t end = std::min(entries.size(), start + page_size);
+      nlohmann::json page = nlohmann::json::array();
+      for (std::size_t i = start; i < end; ++i) page.push_back(entries[i]);
+      if (end < entries.size())
+        res.set_header("Link", "<" + hub_.url(req.path) + "?recursive=true&expand=false&cursor=" + std::to_string(end) +
+                                   ">; rel=\"next\"");
+      res.set_content(page.dump(), "application/json");
+    });
+    r.Get(R"(/([^/]+)/([^/]+)/resolve/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
+      if (intercepted(req, res)) return;
+      const HfHubModel* m = find(req, res);
+      if (!m) return;
+      if (m->gated && req.get_header_value("Authorization") != "Bearer " + m->token)
+        return error(res, m->token.empty() || !req.has_header("Authorization") ? 401 : 403, "GatedRepo",
+                     "Access to model " + m->id + " is restricted. You must have access to it and be authenticated to access it. Please log in.");
+      const std::string rev = req.matches[3].str();
+      if (rev != m->commit && std::find(m->refs.begin(), m->refs.end(), rev) == m->refs.end())
+        return error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
+      res.set_header("X-Repo-Commit", m->commit);
+      for (const auto& f : m->files) {
+        if (f.path != req.matches[4].str()) continue;
+        if (f.lfs) {
+          const std::string sha = sha256_hex(f.content);
+          res.status = 302;
+          res.set_header("Location", cdn_.url("/repos/7c/" + sha + "?X-Amz-Signature=s3cr3t&response-content-disposition=x"));
+          res.set_header("X-Linked-Etag", "\"" + sha + "\"");
+          res.set_header("X-Linked-Size", std::to_string(f.content.size()));
+          return;
+        }
+        res.set_header("ETag", "\"" + git_blob_oid(f.content) + "\"");
+        return serve_with_ranges(req, res, f.content);
+      }
+      error(res, 404, "EntryNotFound", "Entry not found");
+    });
+    cdn_.routes().Get(R"(/repos/7c/([0-9a-f]{64}))", [this](const httplib::Request& req, httplib::Response& res) {
+      Interceptor i;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        i = cdn_interceptor_;
+      }
+      if (i && i(req, res)) return;
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [id, m] : models_)
+        for (const auto& f : m.files)
+          if (f.lfs && sha256_hex(f.content) == req.matches[1].str()) return serve_with_ranges(req, res, f.content);
+      res.status = 403;
+      res.set_content("<Error><Code>AccessDenied</Code></Error>", "application/xml");
+    });
+  }
+
+  void add(HfHubModel m) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    models_[m.id] = std::move(m);
+  }
+  void intercept(Interceptor i) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    interceptor_ = std::move(i);
+  }
+  void intercept_cdn(Interceptor i) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cdn_interceptor_ = std::move(i);
+  }
+  void start() {
+    hub_.start();
+    cdn_.start();
+  }
+  std::string endpoint() const { return hub_.url(); }
+  HttpServer& hub() { return hub_; }
+  HttpServer& cdn() { return cdn_; }
+
+  std::size_t page_size = 1000;  // tree entries per page, as the real hub
+
+  static void error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+    res.status = status;
+    res.set_header("X-Error-Code", code);
+    res.set_header("X-Error-Message", message);
+    res.set_header("X-Request-Id", "Root=1-6a2f-hf");
+    res.set_content(nlohmann::json({{"error", message}}).dump(), "application/json");
+  }
+
+ private:
+  static std::vector<nlohmann::json> tree_entries(const HfHubModel& m) {
+    std::vector<nlohmann::json> out;
+    std::vector<std::string> dirs;
+    for (const auto& f : m.files) {
+      for (std::size_t s = f.path.find('/'); s != std::string::npos; s = f.path.find('/', s + 1))
+        if (std::find(dirs.begin(), dirs.end(), f.path.substr(0, s)) == dirs.end()) dirs.push_back(f.path.substr(0, s));
+      const std::string stored = f.lfs ? lfs_pointer(f.content) : f.content;
+      nlohmann::json e = {{"type", "file"}, {"oid", f.listed_oid.empty() ? git_blob_oid(stored) : f.listed_oid},
+                          {"size", f.content.size()}, {"path", f.path}};
+      if (f.lfs)
+        e["lfs"] = {{"oid", f.listed_sha256.empty() ? sha256_hex(f.content) : f.listed_sha256},
+                    {"size", f.content.size()}, {"pointerSize", stored.size()}};
+      if (f.xet) e["xetHash"] = sha256_hex("xet:" + f.content);
+      out.push_back(std::move(e));
+    }
+    for (const auto& d : dirs) out.push_back({{"type", "directory"}, {"oid", git_blob_oid(d)}, {"size", 0}, {"path", d}});
+    for (const auto& e : m.extra_entries) out.push_back(e);
+    return out;
+  }
+  bool intercepted(const httplib::Request& req, httplib::Response& res) {
+    Interceptor i;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      i = interceptor_;
+    }
+    return i && i(req, res);
+  }
+  // The model, or an answer already given (401 RepoNotFound, as the hub answers for missing and private repos).
+  const HfHubModel* find(const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = models_.find(req.matches[1].str() + "/" + req.matches[2].str());
+    const bool authorized = it != models_.end() && (it->second.token.empty() || it->second.gated ||
+                                                    req.get_header_value("Authorization") == "Bearer " + it->second.token);
+    if (authorized) return &it->second;
+    if (req.has_header("Authorization") && it != models_.end()) {
+      error(res, 401, "", "Invalid credentials in Authorization header");
+      return nullptr;
+    }
+    error(res, 401, "RepoNotFound", "Repository not found");
+    return nullptr;
+  }
+
+  HttpServer hub_, cdn_;
+  std::mutex mutex_;
+  std::map<std::string, HfHubModel> models_;
+  Interceptor interceptor_, cdn_interceptor_;
+};
+
+// A small model as the hub holds it: config and tokenizer in git, weights in LFS.
+inline HfHubModel tiny_bert_on_hub(std::size_t weights_size = 200000) {
+  HfHubModel m;
+  m.id = "acme/tiny-bert";
+  m.commit = "5f0a3c8e2b1d4f6a7c9e0b2d4f6a8c0e2b4d6f8a";
+  m.refs = {"main", "v1.0", "refs/pr/1"};
+  m.files = {{".gitattributes", "*.safetensors filter=lfs diff=lfs merge=lfs -text\n", false, "", "", false},
+             {"config.json", R"({"architectures": ["BertModel"], "hidden_size": 64})", false, "", "", false},
+             {"tokenizer/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n", false, "", "", false},
+             {"model.safetensors", pattern_bytes(weights_size, 11), true, "", "", true}};
+  return m;
+}
+
+}  // namespace testing
