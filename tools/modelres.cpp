@@ -4,8 +4,8 @@
 //   modelres download MODEL... [--hub H] [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P] [--no-sync]
 //   modelres ls [--hub H] [--cache-dir DIR] [--json]
 //
-// MODEL may name its hub: hf.co/owner/name (Hugging Face), modelscope.cn/owner/name.
-// Hugging Face models resolve from the cache for now (--local-only).
+// MODEL may name its hub: hf.co/owner/name (Hugging Face), modelscope.cn/owner/name;
+// a bare owner/name goes to --hub, else $MODELRES_HUB, else ModelScope.
 //
 // `resolve` prints the directory on stdout and nothing else; errors go to
 // stderr in plain words with every path looked at. Exit codes (docs/cli.md):
@@ -13,6 +13,7 @@
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
 //   9 network   10 cancelled   11 the hub refused or answered wrongly
 #include <modelres/modelres.hpp>
+#include <modelres/hubs/huggingface_hub.hpp>
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
 
@@ -149,6 +150,23 @@ OfflineRouter offline_router(const Request& req) {
                        HuggingFaceOffline(modelres::HuggingFaceCache(req.cache_dir)), req.hub);
 }
 
+// One model id, online, on the hub it was routed to.
+template <class Hub, class Cache>
+modelres::result<modelres::ResolvedModel> resolve_online(const std::string& id, const modelres::ResolveOptions& options,
+                                                         Cache cache, const Request& req, bool show_progress) {
+  using Online = modelres::OnlinePolicy<modelres::CurlTransport, Hub>;
+  typename Online::Options online;
+  online.strict = req.strict;
+  online.hub.endpoint = req.endpoint;
+  if (req.no_sync) online.fetch.durability = modelres::Durability::until_restart;
+  modelres_tools::ProgressBar bar;
+  if (show_progress) online.fetch.on_progress = [&bar](const modelres::FetchProgress& p) { bar(p); };
+  modelres::Resolver<Online, Cache> resolver(std::move(cache), Online(online));
+  auto r = resolver.resolve(id, options);
+  bar.finish();
+  return r;
+}
+
 modelres::result<modelres::ResolvedModel> resolve_one(const std::string& reference, const Request& req, bool show_progress) {
   modelres::ResolveOptions options;
   options.revision = req.revision;
@@ -160,32 +178,12 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   // Paths never need a hub; --local-only never asks one.
   if (req.local_only || modelres::classify_reference(reference) == modelres::reference_kind::path)
     return offline.resolve(reference, options);
-  if (routed.value().first == modelres::Hub::huggingface) {
-    if (const char* name = modelres::detail::offline_switch()) {
-      auto cached = offline.resolve(reference, options);
-      if (cached) {
-        cached.value().hub_check = modelres::HubCheck::offline;
-        cached.value().hub_check_reason = std::string(name) + " is set";
-      }
-      return cached;
-    }
-    return modelres::Error(modelres::errc::unsupported_reference, std::string(routed.value().second),
-                           "this modelres cannot download from Hugging Face yet; resolve from the cache with --local-only");
-  }
   const std::string id(routed.value().second);
-  modelres::ModelScopeCache cache(req.cache_dir);
-  modelres::OnlineOptions online;
-  online.strict = req.strict;
-  online.hub.endpoint = req.endpoint;
-  if (req.no_sync) online.fetch.durability = modelres::Durability::until_restart;
-  modelres_tools::ProgressBar bar;
-  if (show_progress) online.fetch.on_progress = [&bar](const modelres::FetchProgress& p) { bar(p); };
-  using Online = modelres::FirstOf<modelres::PathPolicy, modelres::OnlinePolicy<modelres::CurlTransport>>;
-  modelres::Resolver<Online, modelres::ModelScopeCache> resolver(
-      cache, Online(modelres::PathPolicy{}, modelres::OnlinePolicy<modelres::CurlTransport>(online)));
-  auto r = resolver.resolve(id, options);
-  bar.finish();
-  return r;
+  if (routed.value().first == modelres::Hub::huggingface)
+    return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, modelres::HuggingFaceCache(req.cache_dir),
+                                                                             req, show_progress);
+  return resolve_online<modelres::ModelScopeHub<modelres::CurlTransport>>(id, options, modelres::ModelScopeCache(req.cache_dir),
+                                                                          req, show_progress);
 }
 
 int resolve_command(const std::string& reference, const Request& req) {
@@ -296,7 +294,9 @@ int main(int argc, char** argv) {
     add_hub_choice(cmd);
     cmd->add_option("--revision", req.revision, "branch, tag or commit (default: master on ModelScope, main on Hugging Face)");
     add_cache_dir(cmd);
-    cmd->add_option("--endpoint", req.endpoint, "hub URL (default: $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn)");
+    cmd->add_option("--endpoint", req.endpoint,
+                    "hub URL (default: ModelScope $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn; Hugging "
+                    "Face $HF_ENDPOINT, https://huggingface.co)");
     cmd->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
     cmd->add_option("--exclude", req.exclude, "do not download files matching");
     cmd->add_flag("--no-sync", req.no_sync,

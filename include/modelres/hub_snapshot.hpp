@@ -28,6 +28,10 @@ struct HubSnapshot {
   std::int64_t created_at = 0;
   std::string endpoint;     // where it came from
   std::vector<HubFile> files;
+  // Listed by the hub but left out by the caller's allow/ignore patterns: not
+  // fetched, but a cache that records the hub's whole listing (Hugging Face's
+  // trees/<commit>.json) records them too.
+  std::vector<HubFile> unselected;
 };
 
 }  // namespace modelres

@@ -7,6 +7,7 @@
 
 #include "../support/cache_builder.hpp"
 #include "../support/catch.hpp"
+#include "../support/hf_test_hub.hpp"
 #include "../support/test_hub.hpp"
 
 using testing::run_command;
@@ -64,4 +65,57 @@ TEST_CASE("cli online: --no-sync downloads without waiting for the disk, and the
   CHECK(testing::read_text(dir / ".modelres").find("unsynced_boot " + modelres::detail::current_boot_id() + "\n") !=
         std::string::npos);
   for (const auto& f : testing::unet_on_hub().files) CHECK(testing::read_text(dir / f.path) == f.content);
+}
+
+TEST_CASE("cli online: a Hugging Face model resolves and downloads, printing the snapshot directory huggingface_hub returns",
+          "[online][cli][hf_online]") {
+  testing::HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root, home;
+  const std::map<std::string, std::string> env{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}, {"HF_TOKEN", ""},
+                                               {"HF_HOME", home.str()}, {"MODELRES_HUB", ""}};
+  const std::string snapshot = (root.path() / "models--acme--tiny-bert/snapshots" / model.commit).native();
+  auto r = run_command({MODELRES_CLI, "resolve", "hf.co/acme/tiny-bert", "--endpoint", hub.endpoint(), "--cache-dir", root.str()}, env);
+  REQUIRE(r.status == 0);
+  CHECK(r.out == snapshot + "\n");
+  auto d = run_command({MODELRES_CLI, "download", "acme/tiny-bert", "--hub", "huggingface", "--endpoint", hub.endpoint(),
+                        "--cache-dir", root.str()},
+                       env);
+  CHECK(d.status == 0);
+  CHECK(d.out == snapshot + "\n");
+  auto ls = run_command({MODELRES_CLI, "ls", "--hub", "hf", "--cache-dir", root.str(), "--json"}, env);
+  REQUIRE(ls.status == 0);
+  const auto j = nlohmann::json::parse(ls.out);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0]["hub"] == "huggingface");
+  CHECK(j[0]["state"]["completeness"] == "verified");
+}
+
+TEST_CASE("cli online: racing processes fetch each Hugging Face file once", "[online][cli][hf_online]") {
+  testing::HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub(4 << 20);
+  hub.add(model);
+  hub.start();
+  TempDir root, home;
+  const std::map<std::string, std::string> env{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}, {"HF_TOKEN", ""},
+                                               {"HF_HOME", home.str()}};
+  std::vector<std::pair<pid_t, std::pair<std::string, std::string>>> running;
+  for (int i = 0; i < 3; ++i) {
+    const std::string out = (home.path() / ("out" + std::to_string(i))).native(), err = out + ".err";
+    running.push_back({testing::start_command({MODELRES_CLI, "download", "hf.co/acme/tiny-bert", "--endpoint", hub.endpoint(),
+                                               "--cache-dir", root.str()},
+                                              env, out, err),
+                       {out, err}});
+  }
+  for (auto& [pid, files] : running) {
+    auto done = testing::finish_command(pid, files.first, files.second);
+    CHECK(done.status == 0);
+    CHECK(done.out == (root.path() / "models--acme--tiny-bert/snapshots" / model.commit).native() + "\n");
+  }
+  CHECK(hub.cdn().requests().size() == 1);  // the weights, once
+  std::size_t config_downloads = 0;
+  for (const auto& q : hub.hub().requests()) config_downloads += q.path.find("/resolve/" + model.commit + "/config.json") != std::string::npos;
+  CHECK(config_downloads == 1);
 }

@@ -10,12 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "cache_builder.hpp"
 #include "http_server.hpp"
 #include "test_hub.hpp"
 
@@ -227,6 +230,54 @@ inline HfHubModel tiny_bert_on_hub(std::size_t weights_size = 200000) {
              {"tokenizer/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\nworld\n", false, "", "", false},
              {"model.safetensors", pattern_bytes(weights_size, 11), true, "", "", true}};
   return m;
+}
+
+// The etag huggingface_hub names a file's blob by: sha256 for LFS, git blob id otherwise.
+inline std::string hf_etag(const HfHubFile& f) { return f.lfs ? sha256_hex(f.content) : git_blob_oid(f.content); }
+
+// trees/<commit>.json exactly as huggingface_hub's write_tree_cache writes it
+// for this model (json.dump, indent 1, keys sorted, no trailing newline).
+inline std::string python_tree_json(const HfHubModel& m) {
+  std::vector<const HfHubFile*> files;
+  for (const auto& f : m.files) files.push_back(&f);
+  std::sort(files.begin(), files.end(), [](auto* a, auto* b) { return a->path < b->path; });
+  std::string out = "{\n \"format_version\": 1,\n \"files\": {";
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const HfHubFile& f = *files[i];
+    const std::string stored = f.lfs ? lfs_pointer(f.content) : f.content;
+    out += std::string(i ? "," : "") + "\n  \"" + f.path + "\": {\n   \"size\": " + std::to_string(f.content.size()) +
+           ",\n   \"blob_id\": \"" + git_blob_oid(stored) + "\"";
+    if (f.lfs)
+      out += ",\n   \"lfs_sha256\": \"" + sha256_hex(f.content) + "\",\n   \"lfs_size\": " + std::to_string(f.content.size());
+    if (f.xet) out += ",\n   \"xet_hash\": \"" + sha256_hex("xet:" + f.content) + "\"";
+    out += "\n  }";
+  }
+  return out + "\n }\n}";
+}
+
+// The model as huggingface_hub's snapshot_download leaves it under `root`:
+// blobs by etag with relative links (or, without symlinks, the files in the
+// snapshot and no blobs), refs/main, and, if `tree`, trees/<commit>.json.
+inline fs::path lay_out_as_python(const fs::path& root, const HfHubModel& m, bool symlinks = true, bool tree = true) {
+  std::string folder = "models--" + m.id;
+  folder.replace(folder.find('/'), 1, "--");
+  const fs::path repo = root / folder;
+  const fs::path snapshot = repo / "snapshots" / m.commit;
+  for (const auto& f : m.files) {
+    const fs::path entry = snapshot / f.path;
+    if (!symlinks) {
+      write_file(entry, f.content);
+      continue;
+    }
+    write_file(repo / "blobs" / hf_etag(f), f.content);
+    fs::create_directories(entry.parent_path());
+    std::string up = "../../";
+    for (char c : f.path) up += c == '/' ? "../" : "";
+    fs::create_symlink(up + "blobs/" + hf_etag(f), entry);
+  }
+  write_file(repo / "refs" / "main", m.commit);
+  if (tree) write_file(repo / "trees" / (m.commit + ".json"), python_tree_json(m));
+  return snapshot;
 }
 
 }  // namespace testing

@@ -182,10 +182,13 @@ TEST_CASE("cli: Hugging Face models resolve from huggingface_hub's cache, named 
   CHECK(j["revision"] == "main");
   CHECK(j["completeness"] == "listed");
 
-  // Online, Hugging Face is not downloaded from yet: a typed refusal, unless told to stay offline.
-  auto online = resolve({"hf.co/google/gemma-2b", "--cache-dir", hf_dir}, no_default);
-  CHECK(online.status == 3);
-  CHECK(online.err.find("cannot download from Hugging Face yet; resolve from the cache with --local-only") != std::string::npos);
+  // Online with the hub out of reach: the cached copy, said to be unchecked; with --strict, the network error.
+  auto online = resolve({"hf.co/google/gemma-2b", "--cache-dir", hf_dir, "--endpoint", "http://127.0.0.1:1"}, no_default);
+  CHECK(online.status == 0);
+  CHECK(online.out == gemma.native() + "\n");
+  CHECK(online.err.find("the hub could not be asked, serving the cached copy unchecked") != std::string::npos);
+  auto strict = resolve({"hf.co/google/gemma-2b", "--cache-dir", hf_dir, "--endpoint", "http://127.0.0.1:1", "--strict"}, no_default);
+  CHECK(strict.status == 9);
   auto offline = resolve({"hf.co/google/gemma-2b", "--json", "--cache-dir", hf_dir}, {{"HF_HUB_OFFLINE", "1"}});
   CHECK(offline.status == 0);
   CHECK(nlohmann::json::parse(offline.out)["hub_check"] == "offline");

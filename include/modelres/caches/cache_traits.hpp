@@ -77,6 +77,16 @@ struct cache_has_commit<
                                                             std::declval<const HubSnapshot&>(), Durability::on_disk))>>
     : std::true_type {};
 
+// Optional: a cache that keeps a hub's listing of a commit
+// (`bool cached_files(const ModelId&, HubSnapshot&) const`, filling the files
+// of snapshot.commit), used with a hub_lists_by_commit hub.
+template <class C, class = void>
+struct cache_has_cached_files : std::false_type {};
+template <class C>
+struct cache_has_cached_files<C, std::void_t<decltype(std::declval<const C&>().cached_files(std::declval<const ModelId&>(),
+                                                                                             std::declval<HubSnapshot&>()))>>
+    : std::true_type {};
+
 template <class C>
 struct is_writable_cache : std::conjunction<is_cache<C>, cache_has_prepare_write<C>, cache_has_commit<C>> {};
 

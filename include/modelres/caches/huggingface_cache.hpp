@@ -1,24 +1,35 @@
 // HuggingFaceCache: the cache huggingface_hub (and @huggingface/hub) write,
-// read exactly as they lay it out, without writing, locking or moving anything:
+// read exactly as they lay it out (lookups write, lock and move nothing), and
+// written by OnlinePolicy so that they find everything in it offline:
 //
 //   ROOT/models--owner--name/refs/<revision>          the commit a branch, tag or refs/pr/N points at
 //   ROOT/models--owner--name/snapshots/<commit>/...   the files: relative symlinks into blobs/, or
 //                                                     plain files (no-symlink layout)
+//   ROOT/models--owner--name/blobs/<etag>             the bytes, named by sha256 (LFS) or git blob id
 //   ROOT/models--owner--name/trees/<commit>.json      the hub's listing of the commit, when cached
+//   ROOT/models--owner--name/.modelres/<commit>       our manifest: what modelres verified (not a
+//                                                     Python path: its scans never look there)
+//   ROOT/.locks/models--owner--name/<etag>.lock       the Python client's per-file lock, which we take too
 //
 // ROOT, read at each call: the constructor's argument, else $HF_HUB_CACHE,
 // $HUGGINGFACE_HUB_CACHE, $HF_HOME/hub, $XDG_CACHE_HOME/huggingface/hub,
 // ~/.cache/huggingface/hub (docs/cache-layouts.md).
 //
-// Completeness: `listed` when a cached tree names every file of the snapshot
-// and each is on disk with the listed size; `unknown` without a usable tree. A
-// snapshot the tree shows to lack files is errc::incomplete naming them, as
-// huggingface_hub's IncompleteSnapshotError does.
+// Completeness: `verified` when our manifest lists the snapshot's files and
+// each is on disk with its size; else `listed` when a cached tree names every
+// file and each is on disk with the listed size; `unknown` without either. A
+// snapshot the manifest or tree shows to lack files is errc::incomplete naming
+// them, as huggingface_hub's IncompleteSnapshotError does.
 #pragma once
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -32,6 +43,10 @@
 #include "../detail/cache_support.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/json_reader.hpp"
+#include "../detail/json_writer.hpp"
+#include "../detail/manifest.hpp"
+#include "../durability.hpp"
+#include "../hub_snapshot.hpp"
 #include "../error.hpp"
 #include "../model_ref.hpp"
 #include "../resolved_model.hpp"
@@ -234,12 +249,355 @@ class HuggingFaceCache {
     return found;
   }
 
+  // The hub's listing of snapshot.commit, as trees/<commit>.json cached it
+  // (huggingface_hub writes it too, and a commit never changes): the files
+  // with size and content check, so a current cache needs no tree request.
+  // False if there is none with a blob id for every file.
+  bool cached_files(const ModelId& id, HubSnapshot& snapshot) const {
+    if (!is_commit_hash(snapshot.commit)) return false;
+    auto r = root();
+    if (!r) return false;
+    std::vector<Listed> listed;
+    std::string why_ignored;
+    auto found = read_tree(r.value() + "/" + repo_folder(id) + "/trees/" + snapshot.commit + ".json", listed, why_ignored);
+    if (!found || !found.value()) return false;
+    std::vector<HubFile> files;
+    for (Listed& l : listed) {
+      if (l.blob_id.empty()) return false;
+      HubFile f;
+      f.path = std::move(l.path);
+      f.size = l.size;
+      f.git_oid = std::move(l.blob_id);
+      f.sha256 = std::move(l.lfs_sha256);
+      f.xet_hash = std::move(l.xet_hash);
+      files.push_back(std::move(f));
+    }
+    snapshot.files = std::move(files);
+    return true;
+  }
+
+  // --- Writing (OnlinePolicy; docs/traits.md, Writable cache) ---
+
+  // The model's folder; the bytes go to blobs/ named by content (the etag
+  // huggingface_hub would get from the hub), partial ones to
+  // blobs/<etag>.incomplete (the name huggingface_hub <= 1.17 resumed from),
+  // each under the Python client's per-file lock.
+  result<WriteTarget> prepare_write(const ModelId& id) const {
+    MODELRES_TRY(r, root());
+    WriteTarget t;
+    t.model_dir = r + "/" + repo_folder(id);
+    t.store_dir = t.model_dir + "/blobs";
+    t.naming = WriteTarget::Naming::by_content;
+    t.partial_dir = t.store_dir;
+    t.file_lock_dir = r + "/.locks/" + repo_folder(id);
+    t.lock_path = t.file_lock_dir + "/.modelres.lock";
+    return t;
+  }
+
+  // What the snapshot of `snapshot.commit` lacks: our manifest vouches for a
+  // file on disk with its size; a file someone else put there (a blob, or a
+  // plain file in the no-symlink layout) is hashed before it is trusted.
+  WritePlan plan(const WriteTarget& target, const HubSnapshot& snapshot) const {
+    WritePlan p;
+    const std::string snapshot_dir = target.model_dir + "/snapshots/" + snapshot.commit;
+    detail::Manifest m;
+    const bool vouched = !snapshot.commit.empty() && read_manifest(target.model_dir, snapshot.commit, m) && !m.downloading &&
+                         (m.unsynced_boot.empty() || detail::same_boot(m.unsynced_boot));
+    std::size_t in_manifest = 0;
+    for (const HubFile& f : snapshot.files) {
+      const std::string name = target.stored_name(f);
+      const detail::FileStatus pointer = detail::status(snapshot_dir + "/" + f.path);
+      const bool pointer_ok = pointer.exists() && pointer.is_regular && pointer.size == f.size;
+      const bool listed = vouched && std::any_of(m.snapshot.files.begin(), m.snapshot.files.end(), [&](const HubFile& v) {
+        return v.path == f.path && v.size == f.size && !name.empty() && (v.sha256.empty() ? v.git_oid : v.sha256) == name;
+      });
+      if (name.empty()) {
+        p.to_download.push_back(f);  // begin_download refuses it, with why
+      } else if (pointer_ok && listed) {
+        ++in_manifest;
+        p.present.push_back(f);
+      } else if (const detail::FileStatus blob = detail::status(target.stored(f)); blob.exists() && blob.is_regular && blob.size == f.size) {
+        p.to_verify.push_back({f, target.stored(f)});
+      } else if (pointer_ok) {
+        p.to_verify.push_back({f, snapshot_dir + "/" + f.path});
+      } else {
+        p.to_download.push_back(f);
+      }
+    }
+    p.up_to_date = vouched && in_manifest == snapshot.files.size() && m.snapshot.files.size() == snapshot.files.size() &&
+                   m.snapshot.revision == snapshot.revision && ref_names(target.model_dir, snapshot);
+    p.unsynced = vouched && !m.unsynced_boot.empty();
+    return p;
+  }
+
+  // Before the first blob moves in: the snapshot's manifest says a download
+  // runs, so lookups report it incomplete until commit().
+  result<void> begin_download(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
+    MODELRES_TRYV(check_writable(id, target, snapshot));
+    const std::string dir = target.model_dir + "/" + manifest_dir;
+    if (auto ec = detail::make_directories(dir)) return write_error(id, dir, ec, "cannot create");
+    const std::string path = dir + "/" + snapshot.commit;
+    if (auto ec = detail::write_file_atomically(path, detail::write_manifest(id.str(), snapshot, /*downloading=*/true)))
+      return write_error(id, path, ec, "cannot write");
+    return success();
+  }
+
+  // Every file of the snapshot is in blobs/ (or, no-symlink layout, already in
+  // the snapshot): link each into snapshots/<commit>/ as huggingface_hub does,
+  // sync, then write trees/<commit>.json, refs/<revision>, CACHEDIR.TAG, and
+  // our manifest last. until_restart skips every sync and says so in the manifest.
+  result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot,
+                               Durability durability) const {
+    MODELRES_TRYV(check_writable(id, target, snapshot));
+    const bool sync = durability == Durability::on_disk;
+    const std::string snapshot_dir = target.model_dir + "/snapshots/" + snapshot.commit;
+    const bool use_links = !truthy(detail::environment("HF_HUB_DISABLE_SYMLINKS"));
+    // In the no-symlink layout a blob moves into the snapshot at its last use (as huggingface_hub moves a new blob).
+    std::vector<std::string> names;
+    for (const HubFile& f : snapshot.files) names.push_back(target.stored_name(f));
+    std::vector<std::string> synced_dirs;
+    for (std::size_t i = 0; i < snapshot.files.size(); ++i) {
+      const HubFile& f = snapshot.files[i];
+      const bool last_use = std::find(names.begin() + static_cast<std::ptrdiff_t>(i) + 1, names.end(), names[i]) == names.end();
+      MODELRES_TRYV(place(id, target, snapshot_dir, f, use_links, last_use));
+      const std::string parent = (snapshot_dir + "/" + f.path).substr(0, (snapshot_dir + "/" + f.path).rfind('/'));
+      if (std::find(synced_dirs.begin(), synced_dirs.end(), parent) == synced_dirs.end()) synced_dirs.push_back(parent);
+    }
+    if (sync) {
+      // Every byte on disk before anything says the snapshot is complete.
+      for (const HubFile& f : snapshot.files)
+        if (auto ec = detail::sync_to_disk(snapshot_dir + "/" + f.path)) return write_error(id, snapshot_dir + "/" + f.path, ec, "cannot sync");
+      synced_dirs.push_back(target.store_dir);
+      for (const std::string& d : synced_dirs)
+        if (detail::status(d).exists())
+          if (auto ec = detail::sync_to_disk(d)) return write_error(id, d, ec, "cannot sync");
+    }
+    const auto write = [&](const std::string& path, const std::string& bytes) -> result<void> {
+      if (auto ec = detail::make_directories(path.substr(0, path.rfind('/')))) return write_error(id, path, ec, "cannot create the directory of");
+      if (auto ec = detail::write_file_atomically(path, bytes, sync)) return write_error(id, path, ec, "cannot write");
+      return success();
+    };
+    std::string tree;
+    if (tree_json(snapshot, tree)) {
+      MODELRES_TRYV(write(target.model_dir + "/trees/" + snapshot.commit + ".json", tree));
+    }
+    if (!ref_names(target.model_dir, snapshot)) {
+      MODELRES_TRYV(write(target.model_dir + "/refs/" + snapshot.revision, snapshot.commit));
+    }
+    const std::string root_dir = target.model_dir.substr(0, target.model_dir.rfind('/'));
+    if (!detail::status(root_dir + "/CACHEDIR.TAG").exists()) {
+      MODELRES_TRYV(write(root_dir + "/CACHEDIR.TAG", cachedir_tag));
+    }
+    const std::string boot = detail::current_boot_id();
+    MODELRES_TRYV(write(target.model_dir + "/" + manifest_dir + "/" + snapshot.commit,
+                        detail::write_manifest(id.str(), snapshot, false, sync ? std::string() : boot.empty() ? "-" : boot)));
+    ResolvedModel m;
+    m.directory = snapshot_dir;
+    m.model_id = id.str();
+    m.revision = snapshot.revision;
+    m.commit = snapshot.commit;
+    m.layout = layout;
+    m.completeness = Completeness::verified;
+    for (const HubFile& f : snapshot.files) m.files.push_back({f.path, snapshot.commit, f.size});
+    return m;
+  }
+
  private:
   std::filesystem::path explicit_root_;
+
+  static constexpr const char* manifest_dir = ".modelres";
+
+  static bool detail_is_hex(std::string_view s, std::size_t n) {
+    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  }
+  static constexpr const char* cachedir_tag =
+      "Signature: 8a477f597d28d172789f06886806bc55\n"
+      "# This file is a cache directory tag created by huggingface_hub.\n"
+      "# For information about cache directory tags, see:\n"
+      "#\thttps://bford.info/cachedir/\n";
+
+  static bool truthy(std::string v) {
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v == "1" || v == "true" || v == "yes" || v == "on";
+  }
+
+  static Error write_error(const ModelId& id, const std::string& path, std::error_code ec, const char* doing) {
+    const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
+    return Error(full ? errc::disk_full : ec == std::errc::permission_denied ? errc::permission_denied : errc::io_error,
+                 id.str(), std::string(doing) + " " + path)
+        .with_cause(ec);
+  }
+
+  // Our manifest of one commit, if it is there, readable and of this model.
+  static bool read_manifest(const std::string& repo, const std::string& commit, detail::Manifest& out) {
+    std::string bytes;
+    const std::string path = repo + "/" + manifest_dir + "/" + commit;
+    if (detail::read_file(path, bytes, max_metadata_bytes)) return false;
+    auto m = detail::read_manifest(bytes, path);
+    if (!m) return false;
+    const std::string folder = repo.substr(repo.rfind('/') + 1);
+    auto id = ModelId::parse(m.value().model);
+    if (!id || repo_folder(id.value()) != folder || m.value().snapshot.commit != commit) return false;
+    out = std::move(m).value();
+    return true;
+  }
+
+  // Whether refs/<revision> already names the snapshot's commit (or needs no ref: a commit).
+  static bool ref_names(const std::string& repo, const HubSnapshot& snapshot) {
+    if (snapshot.revision == snapshot.commit) return true;
+    std::string commit;
+    return !read_ref(repo, snapshot.revision, commit) && commit == snapshot.commit;
+  }
+
+  // What a hub and the layout must agree on before anything is written.
+  static result<void> check_writable(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) {
+    if (!is_commit_hash(snapshot.commit))
+      return Error(errc::malformed_response, id.str(),
+                   "the hub did not say which commit the revision is at; the Hugging Face cache is keyed by commit")
+          .with_revision(snapshot.revision);
+    if (auto valid = parse_revision(snapshot.revision); !valid) return std::move(valid).error().with_id(id.str(), snapshot.revision);
+    for (const HubFile& f : snapshot.files) {
+      const std::string name = target.stored_name(f);
+      if (!(name.size() == 64 || name.size() == 40) || !std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+          }))
+        return Error(errc::malformed_response, id.str(),
+                     "the hub lists no sha256 or git blob id for " + detail::printable(f.path) +
+                         "; the Hugging Face cache names its blobs by them")
+            .with_revision(snapshot.revision);
+    }
+    return success();
+  }
+
+  // No directory on the way from the snapshot to `path` may be a link: a
+  // link planted in a shared cache must not redirect our writes.
+  static result<void> check_no_links_below(const ModelId& id, const std::string& snapshot_dir, const std::string& relative) {
+    std::string dir = snapshot_dir;
+    for (std::size_t slash = relative.find('/'); slash != std::string::npos; slash = relative.find('/', slash + 1)) {
+      dir = snapshot_dir + "/" + relative.substr(0, slash);
+      if (detail::is_symlink(dir))
+        return Error(errc::unsafe_metadata, id.str(), dir + " is a link; nothing is written through it");
+    }
+    return success();
+  }
+
+  // Makes snapshots/<commit>/<path> the file: a relative link to its blob
+  // (atomically replacing what was there), or in the no-symlink layout a copy
+  // of the blob (moved at its last use). A plain file of the right size with
+  // no blob beside it was hashed by the plan: kept.
+  result<void> place(const ModelId& id, const WriteTarget& target, const std::string& snapshot_dir, const HubFile& f,
+                     bool use_links, bool last_use) const {
+    MODELRES_TRYV(check_no_links_below(id, snapshot_dir, f.path));
+    const std::string pointer = snapshot_dir + "/" + f.path;
+    const std::string blob = target.stored(f);
+    std::string up = "../../";
+    for (char c : f.path) up += c == '/' ? "../" : "";
+    const std::string link_target = up + "blobs/" + target.stored_name(f);
+    const detail::FileStatus blob_st = detail::status(blob);
+    const bool have_blob = blob_st.exists() && blob_st.is_regular;
+    if (!have_blob) {
+      const detail::FileStatus st = detail::status(pointer);
+      if (st.exists() && st.is_regular && st.size == f.size && !detail::is_symlink(pointer)) return success();
+      return Error(errc::incomplete, id.str(), "neither " + blob + " nor " + pointer + " holds " + detail::printable(f.path));
+    }
+    if (auto ec = detail::make_directories(pointer.substr(0, pointer.rfind('/'))))
+      return write_error(id, pointer, ec, "cannot create the directory of");
+    char existing[4096];
+    const ssize_t n = ::readlink(pointer.c_str(), existing, sizeof existing);
+    if (use_links && n >= 0 && std::string_view(existing, static_cast<std::size_t>(n)) == link_target) return success();
+    // Built aside, then renamed over whatever was there: readers see the old entry or the new.
+    const std::string tmp = target.model_dir + "/" + manifest_dir + "/link." + std::to_string(::getpid()) + "." +
+                            std::to_string(temp_counter()++);
+    if (auto ec = detail::make_directories(target.model_dir + "/" + manifest_dir)) return write_error(id, tmp, ec, "cannot create the directory of");
+    bool linked = false;
+    if (use_links) {
+      if (::symlink(link_target.c_str(), tmp.c_str()) == 0) {
+        linked = true;
+      } else if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) {
+        return write_error(id, tmp, detail::last_error(), "cannot create the link");
+      }
+    }
+    if (!linked) {
+      // No links here (HF_HUB_DISABLE_SYMLINKS, or a filesystem without them): the bytes themselves.
+      if (last_use) {
+        if (::rename(blob.c_str(), pointer.c_str()) != 0) return write_error(id, pointer, detail::last_error(), "cannot move the blob to");
+        return success();
+      }
+      if (auto ec = copy_file(blob, tmp)) return write_error(id, tmp, ec, "cannot copy the blob to");
+    }
+    if (::rename(tmp.c_str(), pointer.c_str()) != 0) {
+      const std::error_code ec = detail::last_error();
+      ::unlink(tmp.c_str());
+      return write_error(id, pointer, ec, "cannot put in place");
+    }
+    return success();
+  }
+
+  static std::atomic<unsigned>& temp_counter() {
+    static std::atomic<unsigned> counter{0};
+    return counter;
+  }
+
+  static std::error_code copy_file(const std::string& from, const std::string& to) {
+    const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return detail::last_error();
+    const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (out < 0) {
+      const auto ec = detail::last_error();
+      ::close(in);
+      return ec;
+    }
+    std::error_code ec;
+    std::string buf(1 << 20, '\0');
+    for (;;) {
+      const ssize_t got = ::read(in, &buf[0], buf.size());
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) ec = detail::last_error();
+      if (got <= 0) break;
+      for (ssize_t off = 0; off < got;) {
+        const ssize_t put = ::write(out, buf.data() + off, static_cast<std::size_t>(got - off));
+        if (put < 0 && errno == EINTR) continue;
+        if (put < 0) {
+          ec = detail::last_error();
+          break;
+        }
+        off += put;
+      }
+      if (ec) break;
+    }
+    ::close(in);
+    ::close(out);
+    if (ec) ::unlink(to.c_str());
+    return ec;
+  }
+
+  // trees/<commit>.json as huggingface_hub's write_tree_cache writes it
+  // (json.dump, indent 1, keys sorted), listing every file the hub listed,
+  // fetched or not. False if a path cannot be written as JSON.
+  static bool tree_json(const HubSnapshot& snapshot, std::string& out) {
+    std::vector<const HubFile*> all;
+    for (const auto* list : {&snapshot.files, &snapshot.unselected})
+      for (const HubFile& f : *list) all.push_back(&f);
+    std::sort(all.begin(), all.end(), [](const HubFile* a, const HubFile* b) { return a->path < b->path; });
+    out = "{\n \"format_version\": 1,\n \"files\": {";
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const HubFile& f = *all[i];
+      if (f.git_oid.empty()) return false;
+      out += i == 0 ? "\n  " : ",\n  ";
+      if (!detail::json::append_string(out, f.path)) return false;
+      out += ": {\n   \"size\": " + std::to_string(f.size) + ",\n   \"blob_id\": \"" + f.git_oid + "\"";
+      if (!f.sha256.empty()) out += ",\n   \"lfs_sha256\": \"" + f.sha256 + "\",\n   \"lfs_size\": " + std::to_string(f.size);
+      if (!f.xet_hash.empty()) out += ",\n   \"xet_hash\": \"" + f.xet_hash + "\"";
+      out += "\n  }";
+    }
+    out += all.empty() ? "}\n}" : "\n }\n}";
+    return true;
+  }
 
   struct Listed {
     std::string path;
     std::uint64_t size = 0;
+    std::string blob_id, lfs_sha256, xet_hash;  // from a tree, where it has them (lower-case hex)
   };
 
   // The commit refs/<revision> names, white space trimmed: huggingface_hub
@@ -282,12 +640,29 @@ class HuggingFaceCache {
     const std::string inside = detail::lexically_normal_absolute(repo) + "/";
 
     std::vector<Listed> listed;
-    std::string why_ignored;
+    // Our manifest first: what modelres verified (it may be fewer files than
+    // the tree, when patterns chose them).
+    detail::Manifest manifest;
+    const std::string manifest_path = repo + "/" + manifest_dir + "/" + commit;
+    const bool has_manifest = read_manifest(repo, commit, manifest);
+    if (has_manifest && manifest.downloading) {
+      probes.push_back({manifest_path, "a modelres download into this snapshot has not finished"});
+      return Error(errc::incomplete, {}, "a download into " + snapshot + " did not finish (" + manifest_path +
+                                             " says so); resolve it online again to complete it");
+    }
+    if (has_manifest)
+      for (const HubFile& f : manifest.snapshot.files) listed.push_back({f.path, f.size, {}, {}, {}});
+    bool has_tree = false;
     const std::string tree_path = repo + "/trees/" + commit + ".json";
-    MODELRES_TRY(has_tree, read_tree(tree_path, listed, why_ignored));
-    if (!why_ignored.empty()) probes.push_back({tree_path, "ignored: " + why_ignored});
+    if (!has_manifest) {
+      std::string why_ignored;
+      MODELRES_TRY(tree_found, read_tree(tree_path, listed, why_ignored));
+      has_tree = tree_found;
+      if (!why_ignored.empty()) probes.push_back({tree_path, "ignored: " + why_ignored});
+    }
 
-    if (has_tree) {
+    if (has_manifest || has_tree) {
+      const std::string source = has_manifest ? manifest_dir + std::string("/") + commit : "trees/" + commit + ".json";
       std::vector<std::string> missing, wrong_size;
       std::unordered_set<std::string> checked_dirs;  // each subdirectory's own link check, once
       for (const Listed& f : listed) {
@@ -311,13 +686,22 @@ class HuggingFaceCache {
         probes.push_back({snapshot, std::to_string(missing.size() + wrong_size.size()) + " of " +
                                         std::to_string(listed.size()) + " listed files missing or of another size"});
         std::string why;
-        if (!missing.empty()) why = "missing files listed in trees/" + commit + ".json: " + detail::join_limited(missing);
+        if (!missing.empty()) why = "missing files listed in " + source + ": " + detail::join_limited(missing);
         if (!wrong_size.empty())
           why += (why.empty() ? "" : "; ") + std::string("files of another size than listed: ") + detail::join_limited(wrong_size);
         return Error(errc::incomplete, {}, std::move(why));
       }
-      probes.push_back({snapshot, "found, every file the cached tree lists"});
-      m.completeness = Completeness::listed;
+      if (has_tree) {
+        probes.push_back({snapshot, "found, every file the cached tree lists"});
+        m.completeness = Completeness::listed;
+      } else if (!manifest.unsynced_boot.empty() && !detail::same_boot(manifest.unsynced_boot)) {
+        // Written without waiting for the disk, and the machine restarted since.
+        probes.push_back({snapshot, "found, but written without syncing before a restart: not verified"});
+        m.completeness = Completeness::unknown;
+      } else {
+        probes.push_back({snapshot, "found, every file modelres verified"});
+        m.completeness = Completeness::verified;
+      }
       return m;
     }
 
@@ -403,7 +787,7 @@ class HuggingFaceCache {
     for (std::size_t i = 0; i < files->keys.size(); ++i) {
       const std::string& file = files->keys[i];
       const detail::json::Node* size = d.member(d.nodes[files->items[i]], "size");
-      Listed entry{file, 0};
+      Listed entry{file, 0, {}, {}, {}};
       if (!size || !detail::json::Document::as_uint(*size, entry.size)) {
         why_ignored = "\"" + detail::printable(file, 200) + "\" has no size";
         out.clear();
@@ -411,6 +795,13 @@ class HuggingFaceCache {
       }
       if (!detail::is_safe_relative_path(file))
         return Error(errc::unsafe_metadata, {}, path + " lists an unsafe path: " + detail::printable(file, 200));
+      const auto hex_member = [&](const char* key, std::size_t length) {
+        const detail::json::Node* v = d.member(d.nodes[files->items[i]], key);
+        return v && v->type == detail::json::kind::string && detail_is_hex(v->text, length) ? v->text : std::string();
+      };
+      entry.blob_id = hex_member("blob_id", 40);
+      entry.lfs_sha256 = hex_member("lfs_sha256", 64);
+      entry.xet_hash = hex_member("xet_hash", 64);
       out.push_back(std::move(entry));
     }
     return true;

@@ -152,12 +152,13 @@ class ModelScopeCache {
       if (on_disk && in_manifest != target.manifest_files.end())
         p.present.push_back(f);
       else if (on_disk && in_msc != target.recorded.end() && !f.sha256.empty())
-        p.to_verify.push_back(f);
+        p.to_verify.push_back({f, target.file(f.path)});
       else
         p.to_download.push_back(f);
     }
     p.up_to_date = p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
                    target.manifest_revision == snapshot.revision;
+    p.unsynced = target.manifest_unsynced;
     return p;
   }
 

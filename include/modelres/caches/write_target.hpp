@@ -38,12 +38,20 @@ struct WriteTarget {
   std::string stored(const HubFile& f) const { return store_dir + "/" + stored_name(f); }
 };
 
+// A file already on disk that no manifest of ours vouches for (the Python
+// client put it there): trusted once the bytes at `path` pass its check.
+struct FileToVerify {
+  HubFile file;
+  std::string path;
+};
+
 // What must happen to bring a model directory to a snapshot.
 struct WritePlan {
-  std::vector<HubFile> present;      // proven present by our manifest: size and sha256 match
-  std::vector<HubFile> to_verify;    // on disk, put there by the Python client: hash before trusting
-  std::vector<HubFile> to_download;  // everything else
-  bool up_to_date = false;           // our manifest already records exactly this snapshot: nothing to write
+  std::vector<HubFile> present;        // proven present by our manifest: size and content hash match
+  std::vector<FileToVerify> to_verify; // on disk, put there by someone else: hash before trusting
+  std::vector<HubFile> to_download;    // everything else
+  bool up_to_date = false;             // our manifest already records exactly this snapshot: nothing to write
+  bool unsynced = false;               // what is present was written until_restart, in this boot, and never synced
 };
 
 }  // namespace modelres

@@ -9,9 +9,10 @@
 //   unsynced_boot <boot id>      (only for Durability::until_restart: trusted during that boot)
 //   model iic/cv_unet_skin_retouching_torch
 //   revision master
+//   commit <40 hex>              (only where the hub names commits: Hugging Face)
 //   created_at 1713419382
 //   endpoint https://www.modelscope.cn
-//   file 300000 <sha256 or -> <commit or -> pytorch_model.pt
+//   file 300000 <sha256, git:<git blob id>, or -> <commit or -> pytorch_model.pt
 #pragma once
 
 #include <cstdint>
@@ -46,10 +47,11 @@ inline std::string write_manifest(const std::string& model, const HubSnapshot& s
                                   const std::string& unsynced_boot = {}) {
   std::string out = std::string("modelres-manifest 1\n") + (downloading ? "state downloading\n" : "") +
                     (unsynced_boot.empty() ? "" : "unsynced_boot " + unsynced_boot + "\n") + "model " + model +
-                    "\nrevision " + snap.revision + "\ncreated_at " +
+                    "\nrevision " + snap.revision + (snap.commit.empty() ? "" : "\ncommit " + snap.commit) + "\ncreated_at " +
                     std::to_string(snap.created_at) + "\nendpoint " + snap.endpoint + "\n";
   for (const HubFile& f : snap.files)
-    out += "file " + std::to_string(f.size) + " " + (f.sha256.empty() ? "-" : f.sha256) + " " +
+    out += "file " + std::to_string(f.size) + " " +
+           (!f.sha256.empty() ? f.sha256 : !f.git_oid.empty() ? "git:" + f.git_oid : std::string("-")) + " " +
            (f.revision.empty() ? "-" : f.revision) + " " + f.path + "\n";
   return out;
 }
@@ -80,6 +82,8 @@ inline result<Manifest> read_manifest(std::string_view text, const std::string& 
       m.model = std::string(value);
     } else if (key == "revision") {
       m.snapshot.revision = std::string(value);
+    } else if (key == "commit") {
+      m.snapshot.commit = std::string(value);
     } else if (key == "endpoint") {
       m.snapshot.endpoint = std::string(value);
     } else if (key == "created_at") {
@@ -100,9 +104,14 @@ inline result<Manifest> read_manifest(std::string_view text, const std::string& 
       if (fields[0].empty() || fields[0].size() > 19 || fields[0].find_first_not_of("0123456789") != std::string_view::npos)
         return bad("line " + std::to_string(line_no) + ": bad size");
       f.size = std::stoull(std::string(fields[0]));
-      if (fields[1] != "-") {
-        if (fields[1].size() != 64 || fields[1].find_first_not_of("0123456789abcdef") != std::string_view::npos)
-          return bad("line " + std::to_string(line_no) + ": bad sha256");
+      const auto lower_hex = [](std::string_view h, std::size_t n) {
+        return h.size() == n && h.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+      };
+      if (fields[1].substr(0, 4) == "git:") {
+        if (!lower_hex(fields[1].substr(4), 40)) return bad("line " + std::to_string(line_no) + ": bad git blob id");
+        f.git_oid = std::string(fields[1].substr(4));
+      } else if (fields[1] != "-") {
+        if (!lower_hex(fields[1], 64)) return bad("line " + std::to_string(line_no) + ": bad sha256");
         f.sha256 = std::string(fields[1]);
       }
       if (fields[2] != "-") f.revision = std::string(fields[2]);

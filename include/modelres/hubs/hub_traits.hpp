@@ -76,6 +76,21 @@ struct hub_has_file_error<H, std::void_t<decltype(std::declval<const H&>().file_
                               std::declval<std::string_view>())),
                           Error> {};
 
+// Optional: a hub whose revisions name commits lists in two steps, so that a
+// cache holding the commit's listing (cache_has_cached_files) spares the
+// listing request, and a pinned commit spares both:
+//   H::is_commit(rev)            bool          `rev` names a commit (immutable)
+//   h.revision_info(id, rev)     result<HubSnapshot>  revision and commit, no files
+//   h.list_files(id, snap)       result<void>  fills snap.files for snap.commit
+template <class H, class = void>
+struct hub_lists_by_commit : std::false_type {};
+template <class H>
+struct hub_lists_by_commit<
+    H, std::void_t<decltype(H::is_commit(std::declval<std::string_view>())),
+                   decltype(std::declval<H&>().revision_info(std::declval<const ModelId&>(), std::declval<std::string_view>())),
+                   decltype(std::declval<H&>().list_files(std::declval<const ModelId&>(), std::declval<HubSnapshot&>()))>>
+    : std::true_type {};
+
 template <class H, class T>
 struct is_hub_for : std::conjunction<hub_has_options<H>, hub_constructible_from<H, T>, hub_has_snapshot<H>,
                                      hub_has_file_request<H>, hub_has_file_error<H>> {};

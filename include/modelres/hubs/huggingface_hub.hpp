@@ -188,6 +188,17 @@ class HuggingFaceHub {
   // The commit `revision` is at (empty: main), then its every file: two
   // requests, and one more per 1,000 files.
   result<HubSnapshot> snapshot(const ModelId& id, std::string_view revision) {
+    MODELRES_TRY(snap, revision_info(id, revision));
+    MODELRES_TRYV(list_files(id, snap));
+    return snap;
+  }
+
+  // A commit names itself for good: a snapshot of it needs no revision request.
+  static bool is_commit(std::string_view revision) { return detail::is_hex_of_length(revision, 40); }
+
+  // GET /api/models/{id}/revision/{rev}: the commit `revision` (empty: main)
+  // is at, without files. One request.
+  result<HubSnapshot> revision_info(const ModelId& id, std::string_view revision) {
     HubSnapshot snap;
     snap.endpoint = endpoint();
     snap.revision = std::string(revision.empty() ? default_revision : revision);
@@ -196,7 +207,14 @@ class HuggingFaceHub {
     auto commit = detail::parse_revision_info(info);
     if (!commit) return std::move(commit).error().with_id(id.str(), snap.revision);
     snap.commit = std::move(commit).value();
+    return snap;
+  }
 
+  // GET /api/models/{id}/tree/{commit}?recursive=true, page by page: every
+  // file of snapshot.commit into snapshot.files.
+  result<void> list_files(const ModelId& id, HubSnapshot& snap) {
+    if (snap.endpoint.empty()) snap.endpoint = endpoint();
+    std::vector<HubFile> files;
     std::string url = snap.endpoint + "/api/models/" + id.str() + "/tree/" + snap.commit + "?recursive=true&expand=false";
     const std::string origin = detail::origin_of(snap.endpoint);
     for (std::size_t page = 0; !url.empty(); ++page) {
@@ -205,7 +223,7 @@ class HuggingFaceHub {
             .with_revision(snap.revision);
       std::string next;
       MODELRES_TRY(body, get(id, snap.revision, url, &next));
-      auto parsed = detail::parse_tree_page(body, snap.files);
+      auto parsed = detail::parse_tree_page(body, files);
       if (!parsed) return std::move(parsed).error().with_id(id.str(), snap.revision);
       if (!next.empty() && next.front() == '/') next = origin + next;
       // The token goes with each page: a next page elsewhere would take it there.
@@ -215,7 +233,8 @@ class HuggingFaceHub {
             .with_revision(snap.revision);
       url = std::move(next);
     }
-    return snap;
+    snap.files = std::move(files);
+    return success();
   }
 
   // GET /{id}/resolve/{commit}/{path}: the hub redirects LFS and Xet files to

@@ -72,13 +72,17 @@ inline bool matches_any(const std::string& path, const std::vector<std::string>&
   return false;
 }
 
-inline std::vector<HubFile> select_files(std::vector<HubFile> files, const ResolveOptions& o) {
-  if (o.allow_patterns.empty() && o.ignore_patterns.empty()) return files;
+// Keeps the files the patterns choose; the others move to `unselected`.
+inline void select_files(HubSnapshot& snap, const ResolveOptions& o) {
+  if (o.allow_patterns.empty() && o.ignore_patterns.empty()) return;
   std::vector<HubFile> kept;
-  for (auto& f : files)
+  for (auto& f : snap.files) {
     if ((o.allow_patterns.empty() || matches_any(f.path, o.allow_patterns)) && !matches_any(f.path, o.ignore_patterns))
       kept.push_back(std::move(f));
-  return kept;
+    else
+      snap.unselected.push_back(std::move(f));
+  }
+  snap.files = std::move(kept);
 }
 
 }  // namespace detail
@@ -110,7 +114,7 @@ class OnlinePolicy {
     }
 
     Hub hub(make_transport_(), options_.hub);
-    auto snapshot = hub.snapshot(id, request.revision);
+    auto snapshot = ask(hub, cache, id, request.revision);
     if (!snapshot) return fall_back(cache, id, request.revision, std::move(snapshot).error());
     HubSnapshot& snap = snapshot.value();
     // Every hub checks its list; a user's hub that forgets must not write outside the cache either.
@@ -119,7 +123,7 @@ class OnlinePolicy {
         return Error(errc::unsafe_file_list, id.str(),
                      "the hub listed '" + detail::printable(f.path) + "', which would leave the model directory; nothing was written")
             .with_revision(snap.revision);
-    snap.files = detail::select_files(std::move(snap.files), request);
+    detail::select_files(snap, request);
 
     // One process at a time per model, as the Python client does; the second
     // finds the first's files in place.
@@ -129,11 +133,11 @@ class OnlinePolicy {
     MODELRES_TRY(target, cache.prepare_write(id));  // again: another process may have filled it meanwhile
     auto plan = cache.plan(target, snap);
     // Files the Python client recorded at this commit: trusted once they hash right.
-    for (HubFile& f : plan.to_verify) {
-      if (detail::file_passes(target.stored(f), f.sha256, f.git_oid, f.size))
-        plan.present.push_back(std::move(f));
+    for (FileToVerify& v : plan.to_verify) {
+      if (detail::file_passes(v.path, v.file.sha256, v.file.git_oid, v.file.size))
+        plan.present.push_back(std::move(v.file));
       else
-        plan.to_download.push_back(std::move(f));
+        plan.to_download.push_back(std::move(v.file));
     }
 
     if (!plan.to_download.empty()) {
@@ -163,7 +167,7 @@ class OnlinePolicy {
     }
     // A cache written until_restart is current too, unless the disk is now
     // asked for: then the commit syncs what the kernel may not have written yet.
-    const bool needs_sync = target.manifest_unsynced && options_.fetch.durability == Durability::on_disk;
+    const bool needs_sync = plan.unsynced && options_.fetch.durability == Durability::on_disk;
     if (plan.up_to_date && !needs_sync) {
       // A current cache: nothing to write (a commit would cost four fsyncs).
       auto current = cache.locate(id, snap.revision);
@@ -178,6 +182,28 @@ class OnlinePolicy {
   }
 
  private:
+  // What the hub says the revision is. A hub that lists by commit, over a
+  // cache that keeps listings, is asked only what the cache cannot say: a
+  // current cache costs the revision request alone, a pinned commit nothing.
+  template <class Cache>
+  result<HubSnapshot> ask(Hub& hub, const Cache& cache, const ModelId& id, const std::string& revision) {
+    if constexpr (hub_lists_by_commit<Hub>::value && cache_has_cached_files<Cache>::value) {
+      HubSnapshot snap;
+      if (Hub::is_commit(revision)) {
+        snap.revision = snap.commit = revision;
+      } else {
+        MODELRES_TRY(info, hub.revision_info(id, revision));
+        snap = std::move(info);
+      }
+      if (!cache.cached_files(id, snap)) {
+        MODELRES_TRYV(hub.list_files(id, snap));
+      }
+      return snap;
+    } else {
+      return hub.snapshot(id, revision);
+    }
+  }
+
   // The hub could not be asked (or stopped answering): the cache, marked
   // unchecked, unless strict. Without a cached model, the hub's error, with
   // every cache path looked at.
