@@ -6,9 +6,13 @@
 // 4. LocalOnlyPolicy and PathPolicy resolve it with no network code at all;
 //    a cache written by the Python client (>= 1.38 layout) resolves too;
 //    a model never downloaded is a typed miss naming every path looked at.
+// 5. The same for Hugging Face: an embedded hub (its CDN on 127.0.0.2) serves
+//    a small model; it is downloaded into the cache huggingface_hub reads,
+//    checked again for one request, then resolved with the hub gone and offline.
 //
 // Exits non-zero if any outcome is not the expected one.
 #include <modelres/modelres.hpp>
+#include <modelres/hubs/huggingface_hub.hpp>
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
 
@@ -20,7 +24,8 @@
 #include <string>
 
 #include "progress_bar.hpp"
-#include "test_hub.hpp"  // tests/support: the loopback hub the tests use
+#include "hf_test_hub.hpp"  // tests/support: the loopback hubs the tests use
+#include "test_hub.hpp"
 
 namespace fs = std::filesystem;
 using namespace modelres;
@@ -47,6 +52,39 @@ void show(const char* title, const result<ResolvedModel>& r, bool expect_ok, err
     ++failures;
     std::printf("   ^ UNEXPECTED\n");
   }
+}
+
+// Step 5: a Hugging Face model online, then offline, in the cache huggingface_hub reads.
+void hugging_face(const fs::path& root) {
+  ::setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1", 1);  // the demo hub needs no token: none of the user's is sent
+  auto hub = std::make_unique<testing::HfTestHub>();
+  hub->add(testing::tiny_bert_on_hub(8u << 20));
+  hub->start();
+  std::printf("\nAn embedded Hugging Face hub serves acme/tiny-bert (8 MiB of LFS weights, from its CDN on 127.0.0.2) at %s\n",
+              hub->endpoint().c_str());
+  using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
+  HfOnline::Options online;
+  online.hub.endpoint = hub->endpoint();
+  HuggingFaceCache cache(root);
+  Resolver<HfOnline, HuggingFaceCache> resolver{cache, HfOnline(online)};
+  auto first = resolver.resolve("acme/tiny-bert");
+  show("OnlinePolicy<CurlTransport, HuggingFaceHub>: download into models--acme--tiny-bert", first, true);
+  if (first && (first.value().hub_check != HubCheck::current || first.value().completeness != Completeness::verified)) ++failures;
+
+  const std::size_t before = hub->hub().requests().size();
+  auto again = resolver.resolve("acme/tiny-bert");
+  const std::size_t requests = hub->hub().requests().size() - before;
+  show("OnlinePolicy again: the cache is current", again, true);
+  std::printf("   requests     %zu (the revision; the file list is the cached trees/<commit>.json)\n", requests);
+  if (requests != 1) ++failures;
+
+  hub.reset();
+  std::printf("\n(the Hugging Face hub is stopped)\n");
+  auto fallback = resolver.resolve("acme/tiny-bert");
+  show("OnlinePolicy, hub gone: the same call", fallback, true);
+  if (fallback && fallback.value().hub_check != HubCheck::unavailable) ++failures;
+  Resolver<LocalOnlyPolicy, HuggingFaceCache> local_only{cache};
+  show("LocalOnlyPolicy on the Hugging Face cache", local_only.resolve("acme/tiny-bert"), true);
 }
 
 }  // namespace
@@ -109,6 +147,8 @@ int main() {
 
   show("LocalOnlyPolicy: a model never downloaded (the typed miss)", local_only.resolve("damo/not_downloaded"), false,
        errc::not_cached);
+
+  hugging_face(root / "huggingface");
 
   std::error_code ec;
   fs::remove_all(root, ec);

@@ -11,14 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "cache_builder.hpp"
 #include "http_server.hpp"
 #include "test_hub.hpp"
 
@@ -253,31 +251,6 @@ inline std::string python_tree_json(const HfHubModel& m) {
     out += "\n  }";
   }
   return out + "\n }\n}";
-}
-
-// The model as huggingface_hub's snapshot_download leaves it under `root`:
-// blobs by etag with relative links (or, without symlinks, the files in the
-// snapshot and no blobs), refs/main, and, if `tree`, trees/<commit>.json.
-inline fs::path lay_out_as_python(const fs::path& root, const HfHubModel& m, bool symlinks = true, bool tree = true) {
-  std::string folder = "models--" + m.id;
-  folder.replace(folder.find('/'), 1, "--");
-  const fs::path repo = root / folder;
-  const fs::path snapshot = repo / "snapshots" / m.commit;
-  for (const auto& f : m.files) {
-    const fs::path entry = snapshot / f.path;
-    if (!symlinks) {
-      write_file(entry, f.content);
-      continue;
-    }
-    write_file(repo / "blobs" / hf_etag(f), f.content);
-    fs::create_directories(entry.parent_path());
-    std::string up = "../../";
-    for (char c : f.path) up += c == '/' ? "../" : "";
-    fs::create_symlink(up + "blobs/" + hf_etag(f), entry);
-  }
-  write_file(repo / "refs" / "main", m.commit);
-  if (tree) write_file(repo / "trees" / (m.commit + ".json"), python_tree_json(m));
-  return snapshot;
 }
 
 }  // namespace testing
