@@ -12,10 +12,16 @@
 //   BM_ColdDownload_curl_sha256_sync  that, then each file synced to disk: the whole of
 //                                   what the default modelres download does
 //   BM_CurrentCacheCheck            OnlinePolicy when the cache is current: requests and latency
+//   BM_HfColdDownload_modelres      the same 8 files as LFS files of a Hugging Face model, each
+//                                   through the hub's redirect to its CDN (127.0.0.2), into
+//                                   HuggingFaceCache: blobs, links, tree, refs, synced
+//   BM_HfColdDownload_curl_sha256_sync  curl -L on the same /resolve URLs, then openssl and sync
+//   BM_HfCurrentCacheCheck          a current Hugging Face cache: requests (one) and latency
 //   BM_PeakMemory/<MiB>             peak RSS of a child process downloading one file of that size
 //
 //   build/release/benchmarks/modelres_download_benchmarks
 #include <modelres/modelres.hpp>
+#include <modelres/hubs/huggingface_hub.hpp>
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
 
@@ -32,6 +38,7 @@
 #include <vector>
 
 #include "cache_builder.hpp"
+#include "hf_test_hub.hpp"
 #include "test_hub.hpp"
 
 extern char** environ;
@@ -54,6 +61,22 @@ testing::TestHub& hub() {
     for (std::size_t mib : {64, 256})
       server->add({"bench/one-" + std::to_string(mib), {"master"}, {}, {{"weights.bin", testing::pattern_bytes(mib << 20, 3),
                                                                           "e45fcc158894f18a7a8cfa3caf8b3dd1a2b26dc9", nullptr}}, {}});
+    server->add(m);
+    server->start();
+    return server;
+  }();
+  return *h;
+}
+
+// The same files as LFS files of a Hugging Face model.
+testing::HfTestHub& hf_hub() {
+  static testing::HfTestHub* h = [] {
+    auto* server = new testing::HfTestHub();
+    testing::HfHubModel m;
+    m.id = "bench/model";
+    m.commit = "0123456789abcdef0123456789abcdef01234567";
+    for (std::size_t i = 0; i < kFiles; ++i)
+      m.files.push_back({"shard-" + std::to_string(i) + ".bin", testing::pattern_bytes(kFileSize, 50 + unsigned(i)), true, "", "", false});
     server->add(m);
     server->start();
     return server;
@@ -124,8 +147,7 @@ bool succeeded(pid_t pid) {
 
 // curl, then optionally what modelres does besides: check every file's SHA-256
 // (openssl dgst, two processes, one per core), and sync each to disk.
-void curl_download(benchmark::State& state, bool verify, bool durable) {
-  const std::string base = hub().endpoint() + "/api/v1/models/bench/model/repo?Revision=master&FilePath=";
+void curl_download(benchmark::State& state, bool verify, bool durable, const std::string& base) {
   static const std::vector<std::string> hashes = [] {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < kFiles; ++i) out.push_back(testing::sha256_hex(testing::pattern_bytes(kFileSize, 50 + unsigned(i))));
@@ -135,7 +157,7 @@ void curl_download(benchmark::State& state, bool verify, bool durable) {
     state.PauseTiming();
     auto holder = std::make_unique<TempRoot>();
     const fs::path& root = holder->path();
-    std::vector<std::string> args{"curl", "-sS", "--no-progress-meter", "--fail", "--parallel", "--parallel-max", "4"};
+    std::vector<std::string> args{"curl", "-sS", "--no-progress-meter", "--fail", "--location", "--parallel", "--parallel-max", "4"};
     for (std::size_t i = 0; i < kFiles; ++i) {
       args.push_back("-o");
       args.push_back((root / shard_name(i)).native());
@@ -167,9 +189,55 @@ void curl_download(benchmark::State& state, bool verify, bool durable) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kFiles * kFileSize));
 }
 
-void BM_ColdDownload_curl(benchmark::State& state) { curl_download(state, false, false); }
-void BM_ColdDownload_curl_sha256(benchmark::State& state) { curl_download(state, true, false); }
-void BM_ColdDownload_curl_sha256_sync(benchmark::State& state) { curl_download(state, true, true); }
+std::string modelscope_base() { return hub().endpoint() + "/api/v1/models/bench/model/repo?Revision=master&FilePath="; }
+std::string huggingface_base() {
+  return hf_hub().endpoint() + "/bench/model/resolve/0123456789abcdef0123456789abcdef01234567/";
+}
+void BM_ColdDownload_curl(benchmark::State& state) { curl_download(state, false, false, modelscope_base()); }
+void BM_ColdDownload_curl_sha256(benchmark::State& state) { curl_download(state, true, false, modelscope_base()); }
+void BM_ColdDownload_curl_sha256_sync(benchmark::State& state) { curl_download(state, true, true, modelscope_base()); }
+
+using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
+Resolver<HfOnline, HuggingFaceCache> hf_online(const fs::path& root) {
+  HfOnline::Options o;
+  o.hub.endpoint = hf_hub().endpoint();
+  o.fetch.parallel = 4;
+  return Resolver<HfOnline, HuggingFaceCache>(HuggingFaceCache(root), HfOnline(o));
+}
+
+void BM_HfColdDownload_modelres(benchmark::State& state) {
+  ::unsetenv("MODELRES_OFFLINE");
+  ::setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1", 1);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto root = std::make_unique<TempRoot>();
+    auto resolver = hf_online(root->path());
+    state.ResumeTiming();
+    auto r = resolver.resolve("bench/model");
+    if (!r) return fail(state, r.error().message());
+    state.PauseTiming();
+    root.reset();
+    state.ResumeTiming();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kFiles * kFileSize));
+}
+void BM_HfColdDownload_curl_sha256_sync(benchmark::State& state) { curl_download(state, true, true, huggingface_base()); }
+
+void BM_HfCurrentCacheCheck(benchmark::State& state) {
+  ::unsetenv("MODELRES_OFFLINE");
+  ::setenv("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1", 1);
+  TempRoot root;
+  auto resolver = hf_online(root.path());
+  if (!resolver.resolve("bench/model")) return fail(state, "first resolve failed");
+  const std::size_t before = hf_hub().hub().requests().size() + hf_hub().cdn().requests().size();
+  for (auto _ : state) {
+    auto r = resolver.resolve("bench/model");
+    if (!r || r.value().hub_check != HubCheck::current) return fail(state, "check failed");
+  }
+  state.counters["requests_per_check"] =
+      static_cast<double>(hf_hub().hub().requests().size() + hf_hub().cdn().requests().size() - before) /
+      static_cast<double>(state.iterations());
+}
 
 void BM_CurrentCacheCheck(benchmark::State& state) {
   ::unsetenv("MODELRES_OFFLINE");
@@ -211,6 +279,9 @@ BENCHMARK(BM_ColdDownload_curl)->Unit(benchmark::kMillisecond)->UseRealTime()->I
 BENCHMARK(BM_ColdDownload_curl_sha256)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_ColdDownload_curl_sha256_sync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
 BENCHMARK(BM_CurrentCacheCheck)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_HfColdDownload_modelres)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_HfColdDownload_curl_sha256_sync)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(5);
+BENCHMARK(BM_HfCurrentCacheCheck)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PeakMemory)->Arg(64)->Arg(256)->ArgName("MiB")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 
 #include "../support/cache_builder.hpp"
@@ -369,4 +370,77 @@ TEST_CASE("hf online: a gated model is errc::gated, naming where to accept its t
   auto ok = online(hub, root, true, "hf_accepted").resolve(bert_id);
   REQUIRE(ok);
   CHECK(ok.value().completeness == Completeness::verified);
+}
+
+TEST_CASE("hf online: the CDN dropping the connection, or answering 503, is resumed and retried", "[online][hf_online]") {
+  Quiet quiet;
+  HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub(300000);
+  hub.add(model);
+  const std::string& weights = model.files[3].content;
+  std::atomic<int> faults{2};
+  hub.intercept_cdn([&](const httplib::Request& req, httplib::Response& res) {
+    const int fault = faults--;
+    if (fault == 2) {  // the first answer breaks off after 100,000 bytes
+      res.set_content_provider(weights.size(), "application/octet-stream",
+                               [&](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+                                 if (offset >= 100000) return false;
+                                 sink.write(weights.data() + offset, 50000);
+                                 return true;
+                               });
+      return true;
+    }
+    if (fault == 1) {  // the retry meets an overloaded CDN
+      testing::ignore_range(req);  // a 503, not cpp-httplib's 416 for a range beyond its short body
+      res.status = 503;
+      res.set_content("<Error><Code>SlowDown</Code></Error>", "application/xml");
+      return true;
+    }
+    return false;
+  });
+  hub.start();
+  TempDir root;
+  HfOnline::Options o;
+  o.strict = true;
+  o.hub.endpoint = hub.endpoint();
+  o.fetch.backoff = std::chrono::milliseconds(5);
+  o.fetch.max_attempts = 3;
+  auto r = Resolver<HfOnline, HuggingFaceCache>(HuggingFaceCache(root.path()), HfOnline(o)).resolve(bert_id);
+  REQUIRE(r);
+  CHECK(testing::read_text(r.value().directory / "model.safetensors") == weights);
+  const auto cdn = hub.cdn().requests();
+  REQUIRE(cdn.size() == 3);
+  CHECK(cdn[1].header("range") == "bytes=100000-");
+  CHECK(cdn[2].header("range") == "bytes=100000-");
+}
+
+TEST_CASE("hf online: --no-sync (until_restart) is recorded in the manifest and served as verified in this boot",
+          "[online][hf_online][durability]") {
+  Quiet quiet;
+  HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root;
+  HfOnline::Options o;
+  o.hub.endpoint = hub.endpoint();
+  o.fetch.durability = Durability::until_restart;
+  Resolver<HfOnline, HuggingFaceCache> fast(HuggingFaceCache(root.path()), HfOnline(o));
+  auto r = fast.resolve(bert_id);
+  REQUIRE(r);
+  const fs::path manifest = root.path() / "models--acme--tiny-bert/.modelres" / model.commit;
+  CHECK(testing::read_text(manifest).find("unsynced_boot " + detail::current_boot_id() + "\n") != std::string::npos);
+  CHECK(cached(root).value().completeness == Completeness::verified);
+  // Written in another boot: not verified, and the next online resolve hashes before trusting.
+  std::string text = testing::read_text(manifest);
+  const std::size_t at = text.find("unsynced_boot ") + 14;
+  text.replace(at, text.find('\n', at) - at, "00000000-0000-0000-0000-000000000000");
+  testing::write_file(manifest, text);
+  CHECK(cached(root).value().completeness == Completeness::unknown);
+  const std::size_t cdn_before = hub.cdn().requests().size();
+  auto again = online(hub, root).resolve(bert_id);
+  REQUIRE(again);
+  CHECK(again.value().completeness == Completeness::verified);
+  CHECK(hub.cdn().requests().size() == cdn_before);  // hashed, not downloaded
+  CHECK(testing::read_text(manifest).find("unsynced_boot") == std::string::npos);
 }
