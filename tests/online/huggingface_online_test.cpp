@@ -444,3 +444,19 @@ TEST_CASE("hf online: --no-sync (until_restart) is recorded in the manifest and 
   CHECK(hub.cdn().requests().size() == cdn_before);  // hashed, not downloaded
   CHECK(testing::read_text(manifest).find("unsynced_boot") == std::string::npos);
 }
+
+TEST_CASE("hf online: a snapshot directory planted as a link elsewhere is not written through", "[online][hf_online]") {
+  Quiet quiet;
+  HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root, elsewhere;
+  const fs::path snapshots = root.path() / "models--acme--tiny-bert/snapshots";
+  fs::create_directories(snapshots);
+  fs::create_directory_symlink(elsewhere.path(), snapshots / model.commit);
+  auto r = online(hub, root, true).resolve(bert_id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::unsafe_metadata);
+  CHECK(fs::is_empty(elsewhere.path()));
+}

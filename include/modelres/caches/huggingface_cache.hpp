@@ -324,8 +324,9 @@ class HuggingFaceCache {
         p.to_download.push_back(f);
       }
     }
+    // The manifest is per commit: any ref naming it (main, a tag, refs/pr/1) is current once refs/ says so.
     p.up_to_date = vouched && in_manifest == snapshot.files.size() && m.snapshot.files.size() == snapshot.files.size() &&
-                   m.snapshot.revision == snapshot.revision && ref_names(target.model_dir, snapshot);
+                   ref_names(target.model_dir, snapshot);
     p.unsynced = vouched && !m.unsynced_boot.empty();
     return p;
   }
@@ -473,6 +474,7 @@ class HuggingFaceCache {
   // link planted in a shared cache must not redirect our writes.
   static result<void> check_no_links_below(const ModelId& id, const std::string& snapshot_dir, const std::string& relative) {
     std::string dir = snapshot_dir;
+    if (detail::is_symlink(dir)) return Error(errc::unsafe_metadata, id.str(), dir + " is a link; nothing is written through it");
     for (std::size_t slash = relative.find('/'); slash != std::string::npos; slash = relative.find('/', slash + 1)) {
       dir = snapshot_dir + "/" + relative.substr(0, slash);
       if (detail::is_symlink(dir))
