@@ -58,6 +58,9 @@ class HttpServer {
     port_ = server_.bind_to_any_port(host_.c_str());
     // bind_to_any_port already listens: connections queue until the loop accepts them.
     thread_ = std::thread([this] { server_.listen_after_bind(); });
+    // A stop() before the loop runs would be lost (cpp-httplib only stops a running
+    // loop) and the join would hang: a server no request reached, such as an unused CDN.
+    for (int waited = 0; !server_.is_running() && waited < 5000; ++waited) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   void stop() {
     if (thread_.joinable()) {
