@@ -110,7 +110,7 @@ class HfTestHub {
       for (const auto& f : m->files) {
         if (f.path != req.matches[4].str()) continue;
         if (f.lfs) {
-          const std::string sha = sha256_hex(f.content);
+          const std::string sha = sha_of(m->id, f.path);
           res.status = 302;
           res.set_header("Location", cdn_.url("/repos/7c/" + sha + "?X-Amz-Signature=s3cr3t&response-content-disposition=x"));
           res.set_header("X-Linked-Etag", "\"" + sha + "\"");
@@ -130,9 +130,8 @@ class HfTestHub {
       }
       if (i && i(req, res)) return;
       std::lock_guard<std::mutex> lock(mutex_);
-      for (const auto& [id, m] : models_)
-        for (const auto& f : m.files)
-          if (f.lfs && sha256_hex(f.content) == req.matches[1].str()) return serve_with_ranges(req, res, f.content);
+      const auto it = lfs_by_sha_.find(req.matches[1].str());
+      if (it != lfs_by_sha_.end()) return serve_with_ranges(req, res, *it->second);
       res.status = 403;
       res.set_content("<Error><Code>AccessDenied</Code></Error>", "application/xml");
     });
@@ -140,7 +139,14 @@ class HfTestHub {
 
   void add(HfHubModel m) {
     std::lock_guard<std::mutex> lock(mutex_);
-    models_[m.id] = std::move(m);
+    const std::string id = m.id;
+    HfHubModel& stored = models_[id] = std::move(m);
+    // Hashed once here, not per request (a real hub stores them). A model is added once.
+    for (const auto& f : stored.files) {
+      const std::string sha = sha256_hex(f.content);
+      sha_[id + "/" + f.path] = sha;
+      if (f.lfs) lfs_by_sha_[sha] = &f.content;
+    }
   }
   void intercept(Interceptor i) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -169,18 +175,20 @@ class HfTestHub {
   }
 
  private:
-  static std::vector<nlohmann::json> tree_entries(const HfHubModel& m) {
+  std::vector<nlohmann::json> tree_entries(const HfHubModel& m) {
     std::vector<nlohmann::json> out;
     std::vector<std::string> dirs;
     for (const auto& f : m.files) {
       for (std::size_t s = f.path.find('/'); s != std::string::npos; s = f.path.find('/', s + 1))
         if (std::find(dirs.begin(), dirs.end(), f.path.substr(0, s)) == dirs.end()) dirs.push_back(f.path.substr(0, s));
-      const std::string stored = f.lfs ? lfs_pointer(f.content) : f.content;
-      nlohmann::json e = {{"type", "file"}, {"oid", f.listed_oid.empty() ? git_blob_oid(stored) : f.listed_oid},
+      const std::string sha = sha_of(m.id, f.path);
+      const std::string pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha + "\nsize " +
+                                  std::to_string(f.content.size()) + "\n";  // lfs_pointer(), from the stored hash
+      nlohmann::json e = {{"type", "file"}, {"oid", f.listed_oid.empty() ? git_blob_oid(f.lfs ? pointer : f.content) : f.listed_oid},
                           {"size", f.content.size()}, {"path", f.path}};
       if (f.lfs)
-        e["lfs"] = {{"oid", f.listed_sha256.empty() ? sha256_hex(f.content) : f.listed_sha256},
-                    {"size", f.content.size()}, {"pointerSize", stored.size()}};
+        e["lfs"] = {{"oid", f.listed_sha256.empty() ? sha : f.listed_sha256},
+                    {"size", f.content.size()}, {"pointerSize", pointer.size()}};
       if (f.xet) e["xetHash"] = sha256_hex("xet:" + f.content);
       out.push_back(std::move(e));
     }
@@ -211,9 +219,16 @@ class HfTestHub {
     return nullptr;
   }
 
+  std::string sha_of(const std::string& id, const std::string& path) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return sha_[id + "/" + path];
+  }
+
   HttpServer hub_, cdn_;
   std::mutex mutex_;
   std::map<std::string, HfHubModel> models_;
+  std::map<std::string, std::string> sha_;                  // "owner/name/path" -> sha256
+  std::map<std::string, const std::string*> lfs_by_sha_;    // what the CDN serves
   Interceptor interceptor_, cdn_interceptor_;
 };
 
