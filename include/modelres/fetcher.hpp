@@ -10,7 +10,7 @@
 // disk and network overlap. An interrupted file resumes, in this run or the
 // next, with Range: only a 206 whose Content-Range starts where the partial file
 // ends is appended to; a 200 restarts the file from zero. Failed attempts back
-// off exponentially and honour Retry-After. Files download in parallel (one
+// off exponentially and honour Retry-After (or a RateLimit reset). Files download in parallel (one
 // transport each), and a progress callback sees bytes per file and in total.
 //
 // A file may name a lock file another process (the Python client) takes to
@@ -348,10 +348,26 @@ class Fetcher {
     return e;
   }
 
+  // Retry-After in seconds; else the IETF RateLimit header's reset, `t=N`
+  // (the Hugging Face hub sends `"api";r=0;t=55`), plus a second, as huggingface_hub waits.
   static std::chrono::milliseconds retry_after_of(const ResponseHead& head) {
-    const std::string* v = head.header("retry-after");
-    if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 9) return {};
-    return std::chrono::seconds(std::stoll(*v));
+    const auto seconds = [](std::string_view v) -> long long {
+      if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return -1;
+      return std::stoll(std::string(v));
+    };
+    if (const std::string* v = head.header("retry-after")) {
+      const long long s = seconds(*v);
+      return s < 0 ? std::chrono::milliseconds(0) : std::chrono::seconds(s);
+    }
+    if (const std::string* limit = head.header("ratelimit")) {
+      const std::size_t t = limit->find("t=");
+      if (t != std::string::npos && (t == 0 || (*limit)[t - 1] == ';' || (*limit)[t - 1] == ' ')) {
+        const std::string_view rest = std::string_view(*limit).substr(t + 2);
+        const long long s = seconds(rest.substr(0, rest.find_first_of(";, ")));
+        if (s >= 0) return std::chrono::seconds(s + 1);
+      }
+    }
+    return {};
   }
 
   static std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }

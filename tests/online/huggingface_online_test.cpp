@@ -460,3 +460,23 @@ TEST_CASE("hf online: a snapshot directory planted as a link elsewhere is not wr
   CHECK(r.error() == errc::unsafe_metadata);
   CHECK(fs::is_empty(elsewhere.path()));
 }
+
+TEST_CASE("hf online: a 429 whose RateLimit header resets beyond the limit fails at once as rate_limited",
+          "[online][hf_online]") {
+  Quiet quiet;
+  HfTestHub hub;
+  hub.add(testing::tiny_bert_on_hub());
+  hub.intercept_cdn([](const httplib::Request& req, httplib::Response& res) {
+    testing::ignore_range(req);
+    HfTestHub::error(res, 429, "", "You have been rate-limited");
+    res.set_header("RateLimit", "\"api\";r=0;t=3600");  // no Retry-After: the hub's own header says when
+    return true;
+  });
+  hub.start();
+  TempDir root;
+  auto r = online(hub, root, true).resolve(bert_id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::rate_limited);
+  CHECK(r.error().detail.find("RateLimit: \"api\";r=0;t=3600") != std::string::npos);
+  CHECK(hub.cdn().requests().size() == 1);
+}
