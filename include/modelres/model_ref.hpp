@@ -64,6 +64,12 @@ inline std::string id_component_problem(std::string_view part, const char* what,
   return {};
 }
 
+// `text` is exactly `length` lower-case hex digits: a commit (40), a git blob
+// id (40), a sha256 (64), as the hubs and their caches write them.
+inline bool is_lower_hex(std::string_view text, std::size_t length) {
+  return text.size() == length && text.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 // Printable form of untrusted input for error messages: control bytes escaped.
 inline std::string printable(std::string_view text, std::size_t max_length = 300) {
   static const char hex[] = "0123456789abcdef";

@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 namespace {
-bool lower_hex(const std::string& s, std::size_t n) { return modelres::detail::is_hex_of_length(s, n); }
+bool lower_hex(const std::string& s, std::size_t n) { return modelres::detail::is_lower_hex(s, n); }
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char* data, std::size_t size) {

@@ -105,7 +105,7 @@ class HuggingFaceCache {
   static std::string repo_folder(const ModelId& id) { return "models--" + id.owner + "--" + id.name; }
 
   static bool is_commit_hash(std::string_view s) {
-    return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    return detail::is_lower_hex(s, 40);
   }
 
   // The snapshot `revision` names (empty: main): a 40-hex commit directly, a
@@ -408,9 +408,6 @@ class HuggingFaceCache {
 
   static constexpr const char* manifest_dir = ".modelres";
 
-  static bool detail_is_hex(std::string_view s, std::size_t n) {
-    return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-  }
   static constexpr const char* cachedir_tag =
       "Signature: 8a477f597d28d172789f06886806bc55\n"
       "# This file is a cache directory tag created by huggingface_hub.\n"
@@ -459,9 +456,7 @@ class HuggingFaceCache {
     if (auto valid = parse_revision(snapshot.revision); !valid) return std::move(valid).error().with_id(id.str(), snapshot.revision);
     for (const HubFile& f : snapshot.files) {
       const std::string name = target.stored_name(f);
-      if (!(name.size() == 64 || name.size() == 40) || !std::all_of(name.begin(), name.end(), [](char c) {
-            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-          }))
+      if (!detail::is_lower_hex(name, 64) && !detail::is_lower_hex(name, 40))
         return Error(errc::malformed_response, id.str(),
                      "the hub lists no sha256 or git blob id for " + detail::printable(f.path) +
                          "; the Hugging Face cache names its blobs by them")
@@ -799,7 +794,7 @@ class HuggingFaceCache {
         return Error(errc::unsafe_metadata, {}, path + " lists an unsafe path: " + detail::printable(file, 200));
       const auto hex_member = [&](const char* key, std::size_t length) {
         const detail::json::Node* v = d.member(d.nodes[files->items[i]], key);
-        return v && v->type == detail::json::kind::string && detail_is_hex(v->text, length) ? v->text : std::string();
+        return v && v->type == detail::json::kind::string && detail::is_lower_hex(v->text, length) ? v->text : std::string();
       };
       entry.blob_id = hex_member("blob_id", 40);
       entry.lfs_sha256 = hex_member("lfs_sha256", 64);

@@ -104,14 +104,11 @@ inline result<Manifest> read_manifest(std::string_view text, const std::string& 
       if (fields[0].empty() || fields[0].size() > 19 || fields[0].find_first_not_of("0123456789") != std::string_view::npos)
         return bad("line " + std::to_string(line_no) + ": bad size");
       f.size = std::stoull(std::string(fields[0]));
-      const auto lower_hex = [](std::string_view h, std::size_t n) {
-        return h.size() == n && h.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-      };
       if (fields[1].substr(0, 4) == "git:") {
-        if (!lower_hex(fields[1].substr(4), 40)) return bad("line " + std::to_string(line_no) + ": bad git blob id");
+        if (!is_lower_hex(fields[1].substr(4), 40)) return bad("line " + std::to_string(line_no) + ": bad git blob id");
         f.git_oid = std::string(fields[1].substr(4));
       } else if (fields[1] != "-") {
-        if (!lower_hex(fields[1], 64)) return bad("line " + std::to_string(line_no) + ": bad sha256");
+        if (!is_lower_hex(fields[1], 64)) return bad("line " + std::to_string(line_no) + ": bad sha256");
         f.sha256 = std::string(fields[1]);
       }
       if (fields[2] != "-") f.revision = std::string(fields[2]);

@@ -48,10 +48,6 @@ struct HuggingFaceHubOptions {
 
 namespace detail {
 
-inline bool is_hex_of_length(std::string_view s, std::size_t n) {
-  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
 // The target of the rel="next" link in an RFC 8288 Link header, or empty.
 // `<https://hub/api/...&cursor=x>; rel="next", <...>; rel="prev"`
 inline std::string next_link(std::string_view header) {
@@ -93,7 +89,7 @@ inline result<std::string> parse_revision_info(std::string_view body) {
   const nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
   if (!j.is_object()) return Error(errc::malformed_response, {}, "the revision answer is not a JSON object");
   const auto sha = j.find("sha");
-  if (sha == j.end() || !sha->is_string() || !is_hex_of_length(sha->get_ref<const std::string&>(), 40))
+  if (sha == j.end() || !sha->is_string() || !is_lower_hex(sha->get_ref<const std::string&>(), 40))
     return Error(errc::malformed_response, {}, "the revision answer has no 40-hex \"sha\"");
   return sha->get<std::string>();
 }
@@ -123,19 +119,19 @@ inline result<void> parse_tree_page(std::string_view body, std::vector<HubFile>&
       return Error(errc::malformed_response, {}, "tree entry " + printable(f.path) + " has no size");
     f.size = size->get<std::uint64_t>();
     const std::string* oid = string_of(entry, "oid");
-    if (!oid || !is_hex_of_length(*oid, 40))
+    if (!oid || !is_lower_hex(*oid, 40))
       return Error(errc::malformed_response, {}, "tree entry " + printable(f.path) + " has no 40-hex oid");
     f.git_oid = *oid;
     if (const auto lfs = entry.find("lfs"); lfs != entry.end() && !lfs->is_null()) {
       const std::string* sha = lfs->is_object() ? string_of(*lfs, "oid") : nullptr;
-      if (!sha || !is_hex_of_length(*sha, 64))
+      if (!sha || !is_lower_hex(*sha, 64))
         return Error(errc::malformed_response, {}, "tree entry " + printable(f.path) + " has an lfs entry without a 64-hex oid");
       f.sha256 = *sha;
       if (const auto lfs_size = lfs->find("size"); lfs_size != lfs->end() && lfs_size->is_number_unsigned() &&
                                                     lfs_size->get<std::uint64_t>() != f.size)
         return Error(errc::malformed_response, {}, "tree entry " + printable(f.path) + " lists two sizes");
     }
-    if (const std::string* xet = string_of(entry, "xetHash"); xet && is_hex_of_length(*xet, 64)) f.xet_hash = *xet;
+    if (const std::string* xet = string_of(entry, "xetHash"); xet && is_lower_hex(*xet, 64)) f.xet_hash = *xet;
     files.push_back(std::move(f));
   }
   return success();
@@ -194,7 +190,7 @@ class HuggingFaceHub {
   }
 
   // A commit names itself for good: a snapshot of it needs no revision request.
-  static bool is_commit(std::string_view revision) { return detail::is_hex_of_length(revision, 40); }
+  static bool is_commit(std::string_view revision) { return detail::is_lower_hex(revision, 40); }
 
   // GET /api/models/{id}/revision/{rev}: the commit `revision` (empty: main)
   // is at, without files. One request.

@@ -143,7 +143,7 @@ class ModelScopeHub {
       if (const auto* sha = member(f, "Sha256"); sha && sha->is_string() && !sha->template get_ref<const std::string&>().empty()) {
         hf.sha256 = sha->template get<std::string>();
         for (auto& c : hf.sha256) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (hf.sha256.size() != 64 || hf.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+        if (!detail::is_lower_hex(hf.sha256, 64))
           return malformed(id, revision, "file " + detail::printable(hf.path) + " has a Sha256 that is not 64 hex digits");
       }
       if (const auto* rev = member(f, "Revision"); rev && rev->is_string()) hf.revision = rev->template get<std::string>();
