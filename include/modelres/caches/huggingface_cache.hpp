@@ -352,7 +352,7 @@ class HuggingFaceCache {
     MODELRES_TRYV(check_writable(id, target, snapshot));
     const bool sync = durability == Durability::on_disk;
     const std::string snapshot_dir = target.model_dir + "/snapshots/" + snapshot.commit;
-    const bool use_links = !truthy(detail::environment("HF_HUB_DISABLE_SYMLINKS"));
+    const bool use_links = !detail::environment_flag("HF_HUB_DISABLE_SYMLINKS");
     // In the no-symlink layout a blob moves into the snapshot at its last use (as huggingface_hub moves a new blob).
     std::vector<std::string> names;
     for (const HubFile& f : snapshot.files) names.push_back(target.stored_name(f));
@@ -413,11 +413,6 @@ class HuggingFaceCache {
       "# This file is a cache directory tag created by huggingface_hub.\n"
       "# For information about cache directory tags, see:\n"
       "#\thttps://bford.info/cachedir/\n";
-
-  static bool truthy(std::string v) {
-    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return v == "1" || v == "true" || v == "yes" || v == "on";
-  }
 
   static Error write_error(const ModelId& id, const std::string& path, std::error_code ec, const char* doing) {
     const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -212,6 +213,13 @@ inline bool is_var_char(char c) {
 inline std::string environment(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::string(v) : std::string();
+}
+
+// A switch set the way huggingface_hub reads its own: 1, true, yes or on, in any case.
+inline bool environment_flag(const char* name) {
+  std::string v = environment(name);
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return v == "1" || v == "true" || v == "yes" || v == "on";
 }
 
 // $HOME, else the password database; empty if neither knows.

@@ -163,8 +163,7 @@ class HuggingFaceHub {
   // The token in force, as huggingface_hub's get_token() finds it; empty if none.
   std::string token() const {
     if (!options_.token.empty()) return clean(options_.token);
-    const std::string disabled = lower(detail::environment("HF_HUB_DISABLE_IMPLICIT_TOKEN"));
-    if (disabled == "1" || disabled == "true" || disabled == "yes" || disabled == "on") return {};
+    if (detail::environment_flag("HF_HUB_DISABLE_IMPLICIT_TOKEN")) return {};
     for (const char* name : {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"})
       if (std::string t = clean(detail::environment(name)); !t.empty()) return t;
     std::string path = detail::environment("HF_TOKEN_PATH");
@@ -290,10 +289,6 @@ class HuggingFaceHub {
   }
 
  private:
-  static std::string lower(std::string s) {
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  }
   // huggingface_hub's _clean_token: surrounding white space and newlines go.
   static std::string clean(std::string t) {
     t.erase(std::remove_if(t.begin(), t.end(), [](char c) { return c == '\n' || c == '\r'; }), t.end());

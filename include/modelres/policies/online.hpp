@@ -54,11 +54,8 @@ namespace detail {
 
 // The offline switch users already set, read at each call.
 inline const char* offline_switch() {
-  for (const char* name : {"MODELRES_OFFLINE", "HF_HUB_OFFLINE"}) {
-    std::string v = environment(name);
-    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (v == "1" || v == "true" || v == "yes" || v == "on") return name;
-  }
+  for (const char* name : {"MODELRES_OFFLINE", "HF_HUB_OFFLINE"})
+    if (environment_flag(name)) return name;
   return nullptr;
 }
 
