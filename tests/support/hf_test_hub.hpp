@@ -23,17 +23,7 @@
 namespace testing {
 
 inline std::string git_blob_oid(const std::string& content) {
-  const std::string blob = "blob " + std::to_string(content.size()) + std::string(1, '\0') + content;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(blob.data(), blob.size(), md, &n, EVP_sha1(), nullptr);
-  static const char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < n; ++i) {
-    out += hex[md[i] >> 4];
-    out += hex[md[i] & 15];
-  }
-  return out;
+  return digest_hex("blob " + std::to_string(content.size()) + std::string(1, '\0') + content, EVP_sha1());
 }
 
 struct HfHubFile {

@@ -18,10 +18,11 @@
 
 namespace testing {
 
-inline std::string sha256_hex(const std::string& data) {
+// Lower-case hex of a one-shot digest (computed here independently of the library's own).
+inline std::string digest_hex(const std::string& data, const EVP_MD* algorithm) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), md, &n, algorithm, nullptr);
   static const char hex[] = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < n; ++i) {
@@ -30,6 +31,8 @@ inline std::string sha256_hex(const std::string& data) {
   }
   return out;
 }
+
+inline std::string sha256_hex(const std::string& data) { return digest_hex(data, EVP_sha256()); }
 
 struct HubFileSpec {
   std::string path;
