@@ -137,7 +137,7 @@ class Fetcher {
   };
 
   static Error file_system_error(const std::string& path, std::error_code ec, const char* doing) {
-    const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT || ec == std::errc::file_too_large;
+    const bool full = detail::is_out_of_space(ec) || ec == std::errc::file_too_large;
     return Error(full ? errc::disk_full : errc::io_error, path, std::string(doing) + " " + path).with_cause(ec);
   }
 

@@ -415,8 +415,9 @@ class HuggingFaceCache {
       "#\thttps://bford.info/cachedir/\n";
 
   static Error write_error(const ModelId& id, const std::string& path, std::error_code ec, const char* doing) {
-    const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
-    return Error(full ? errc::disk_full : ec == std::errc::permission_denied ? errc::permission_denied : errc::io_error,
+    return Error(detail::is_out_of_space(ec)                   ? errc::disk_full
+                 : ec == std::errc::permission_denied ? errc::permission_denied
+                                                      : errc::io_error,
                  id.str(), std::string(doing) + " " + path)
         .with_cause(ec);
   }

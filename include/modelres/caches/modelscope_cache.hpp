@@ -170,10 +170,8 @@ class ModelScopeCache {
       return Error(ec == std::errc::no_space_on_device ? errc::disk_full : errc::io_error, id.str(),
                    "cannot create " + target.model_dir).with_cause(ec);
     const std::string path = target.model_dir + "/" + detail::manifest_name;
-    if (auto ec = detail::write_file_atomically(path, detail::write_manifest(id.str(), snapshot, /*downloading=*/true))) {
-      const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
-      return Error(full ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
-    }
+    if (auto ec = detail::write_file_atomically(path, detail::write_manifest(id.str(), snapshot, /*downloading=*/true)))
+      return Error(detail::is_out_of_space(ec) ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
     return success();
   }
 
@@ -203,10 +201,8 @@ class ModelScopeCache {
     }
     const auto write = [&](const char* name, const std::string& bytes) -> result<void> {
       const std::string path = target.model_dir + "/" + name;
-      if (auto ec = detail::write_file_atomically(path, bytes, sync)) {
-        const bool full = ec == std::errc::no_space_on_device || ec.value() == EDQUOT;
-        return Error(full ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
-      }
+      if (auto ec = detail::write_file_atomically(path, bytes, sync))
+        return Error(detail::is_out_of_space(ec) ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
       return success();
     };
     MODELRES_TRYV(write(".msc", detail::pickle::Writer::list_of_dicts(records)));

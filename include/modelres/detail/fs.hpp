@@ -25,6 +25,9 @@ namespace modelres::detail {
 
 inline std::error_code last_error() { return {errno, std::generic_category()}; }
 
+// A write that failed for want of space or quota: errc::disk_full, not io_error.
+inline bool is_out_of_space(std::error_code ec) { return ec == std::errc::no_space_on_device || ec.value() == EDQUOT; }
+
 struct FileStatus {
   std::error_code error;  // set when the path could not be stat'ed
   bool is_directory = false;
