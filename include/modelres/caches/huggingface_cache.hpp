@@ -35,6 +35,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -303,23 +304,28 @@ class HuggingFaceCache {
     detail::Manifest m;
     const bool vouched = !snapshot.commit.empty() && read_manifest(target.model_dir, snapshot.commit, m) && !m.downloading &&
                          (m.unsynced_boot.empty() || detail::same_boot(m.unsynced_boot));
+    std::unordered_map<std::string, const HubFile*> vouched_for;  // by path: one lookup per file, not a scan
+    if (vouched)
+      for (const HubFile& v : m.snapshot.files) vouched_for.emplace(v.path, &v);
     std::size_t in_manifest = 0;
     for (const HubFile& f : snapshot.files) {
       const std::string name = target.stored_name(f);
-      const detail::FileStatus pointer = detail::status(snapshot_dir + "/" + f.path);
+      const std::string pointer_path = snapshot_dir + "/" + f.path;
+      const detail::FileStatus pointer = detail::status(pointer_path);
       const bool pointer_ok = pointer.exists() && pointer.is_regular && pointer.size == f.size;
-      const bool listed = vouched && std::any_of(m.snapshot.files.begin(), m.snapshot.files.end(), [&](const HubFile& v) {
-        return v.path == f.path && v.size == f.size && !name.empty() && (v.sha256.empty() ? v.git_oid : v.sha256) == name;
-      });
+      const auto v = vouched_for.find(f.path);
+      const bool listed = v != vouched_for.end() && v->second->size == f.size && !name.empty() &&
+                          (v->second->sha256.empty() ? v->second->git_oid : v->second->sha256) == name;
+      const std::string blob_path = target.stored(f);
       if (name.empty()) {
         p.to_download.push_back(f);  // begin_download refuses it, with why
       } else if (pointer_ok && listed) {
         ++in_manifest;
         p.present.push_back(f);
-      } else if (const detail::FileStatus blob = detail::status(target.stored(f)); blob.exists() && blob.is_regular && blob.size == f.size) {
-        p.to_verify.push_back({f, target.stored(f)});
+      } else if (const detail::FileStatus blob = detail::status(blob_path); blob.exists() && blob.is_regular && blob.size == f.size) {
+        p.to_verify.push_back({f, blob_path});
       } else if (pointer_ok) {
-        p.to_verify.push_back({f, snapshot_dir + "/" + f.path});
+        p.to_verify.push_back({f, pointer_path});
       } else {
         p.to_download.push_back(f);
       }
@@ -354,21 +360,20 @@ class HuggingFaceCache {
     const std::string snapshot_dir = target.model_dir + "/snapshots/" + snapshot.commit;
     const bool use_links = !detail::environment_flag("HF_HUB_DISABLE_SYMLINKS");
     // In the no-symlink layout a blob moves into the snapshot at its last use (as huggingface_hub moves a new blob).
-    std::vector<std::string> names;
-    for (const HubFile& f : snapshot.files) names.push_back(target.stored_name(f));
-    std::vector<std::string> synced_dirs;
+    std::unordered_map<std::string, std::size_t> last_use_of;  // blob name -> index of the last file using it
+    for (std::size_t i = 0; i < snapshot.files.size(); ++i) last_use_of[target.stored_name(snapshot.files[i])] = i;
+    std::unordered_set<std::string> synced_dirs;
     for (std::size_t i = 0; i < snapshot.files.size(); ++i) {
       const HubFile& f = snapshot.files[i];
-      const bool last_use = std::find(names.begin() + static_cast<std::ptrdiff_t>(i) + 1, names.end(), names[i]) == names.end();
-      MODELRES_TRYV(place(id, target, snapshot_dir, f, use_links, last_use));
-      const std::string parent = (snapshot_dir + "/" + f.path).substr(0, (snapshot_dir + "/" + f.path).rfind('/'));
-      if (std::find(synced_dirs.begin(), synced_dirs.end(), parent) == synced_dirs.end()) synced_dirs.push_back(parent);
+      MODELRES_TRYV(place(id, target, snapshot_dir, f, use_links, last_use_of[target.stored_name(f)] == i));
+      const std::string pointer = snapshot_dir + "/" + f.path;
+      synced_dirs.insert(pointer.substr(0, pointer.rfind('/')));
     }
     if (sync) {
       // Every byte on disk before anything says the snapshot is complete.
       for (const HubFile& f : snapshot.files)
         if (auto ec = detail::sync_to_disk(snapshot_dir + "/" + f.path)) return write_error(id, snapshot_dir + "/" + f.path, ec, "cannot sync");
-      synced_dirs.push_back(target.store_dir);
+      synced_dirs.insert(target.store_dir);
       for (const std::string& d : synced_dirs)
         if (detail::status(d).exists())
           if (auto ec = detail::sync_to_disk(d)) return write_error(id, d, ec, "cannot sync");
