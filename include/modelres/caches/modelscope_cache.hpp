@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -138,20 +139,27 @@ class ModelScopeCache {
   // Compares what `target` holds with `snapshot`, with a stat per file.
   WritePlan plan(const WriteTarget& target, const HubSnapshot& snapshot) const {
     WritePlan p;
+    // By path: one lookup per file, not a scan of every record (quadratic in a large model).
+    std::unordered_multimap<std::string_view, const HubFile*> manifest;
+    for (const HubFile& m : target.manifest_files) manifest.emplace(m.path, &m);
+    std::unordered_multimap<std::string_view, const CachedFile*> msc;
+    for (const CachedFile& c : target.recorded) msc.emplace(c.path, &c);
     for (const HubFile& f : snapshot.files) {
       const detail::FileStatus st = detail::status(target.file(f.path));
       const bool on_disk = st.exists() && st.is_regular && (f.size == 0 || st.size == f.size);
-      const auto in_manifest = std::find_if(target.manifest_files.begin(), target.manifest_files.end(), [&](const HubFile& m) {
-        return m.path == f.path && m.size == f.size && !f.sha256.empty() && m.sha256 == f.sha256;
+      const auto [m_first, m_last] = manifest.equal_range(f.path);
+      const bool in_manifest = std::any_of(m_first, m_last, [&](const auto& m) {
+        return m.second->size == f.size && !f.sha256.empty() && m.second->sha256 == f.sha256;
       });
       // The client's cache key: same path, commit ids that prefix-match.
-      const auto in_msc = std::find_if(target.recorded.begin(), target.recorded.end(), [&](const CachedFile& c) {
-        return c.path == f.path && !c.revision.empty() && !f.revision.empty() &&
-               (c.revision.rfind(f.revision, 0) == 0 || f.revision.rfind(c.revision, 0) == 0);
+      const auto [c_first, c_last] = msc.equal_range(f.path);
+      const bool in_msc = std::any_of(c_first, c_last, [&](const auto& c) {
+        const std::string& r = c.second->revision;
+        return !r.empty() && !f.revision.empty() && (r.rfind(f.revision, 0) == 0 || f.revision.rfind(r, 0) == 0);
       });
-      if (on_disk && in_manifest != target.manifest_files.end())
+      if (on_disk && in_manifest)
         p.present.push_back(f);
-      else if (on_disk && in_msc != target.recorded.end() && !f.sha256.empty())
+      else if (on_disk && in_msc && !f.sha256.empty())
         p.to_verify.push_back({f, target.file(f.path)});
       else
         p.to_download.push_back(f);
