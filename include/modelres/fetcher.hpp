@@ -6,7 +6,7 @@
 // partial is ever visible under a final name. `name` is the file's path in the
 // model, or the cache's own name for it (Hugging Face's blobs/<etag>). With Durability::on_disk, writeback starts at once and
 // waiting for the disk is left to whoever declares the set complete
-// (ModelScopeCache::commit syncs every file before it writes the manifest), so
+// (each cache's commit syncs every file before it writes the manifest), so
 // disk and network overlap. An interrupted file resumes, in this run or the
 // next, with Range: only a 206 whose Content-Range starts where the partial file
 // ends is appended to; a 200 restarts the file from zero. Failed attempts back
@@ -175,6 +175,21 @@ class Fetcher {
     options_.on_progress(FetchProgress{item.path, file_bytes, item.size, total, total_size_});
   }
 
+  // How one attempt at a file ended: the file is whole, checked and in place;
+  // or worth another attempt (why, and how long the hub asked us to wait);
+  // or an error no retry can fix.
+  struct Attempt {
+    enum class Outcome { done, retry, fail };
+    Outcome outcome = Outcome::done;
+    std::optional<Error> error;
+    std::chrono::milliseconds retry_after{0};
+
+    static Attempt retry(Error e, std::chrono::milliseconds wait = {}) { return {Outcome::retry, std::move(e), wait}; }
+    static Attempt fail(Error e) { return {Outcome::fail, std::move(e), {}}; }
+  };
+
+  // One file: under its lock (if it names one), attempts until it is whole and
+  // checked, backing off between them.
   result<void> fetch_one(Transport& transport, const FetchItem& item, const std::string& final_dir,
                          const std::string& partial_dir) {
     const std::string& name = item.destination.empty() ? item.path : item.destination;
@@ -198,11 +213,11 @@ class Fetcher {
       }
     }
 
-    const bool write_behind = options_.durability == Durability::on_disk;
     // A file the hub lists as empty, by size and hash, needs no request (the
     // client creates it without one too).
     if (item.size == 0 && (item.sha256 == detail::sha256_of_nothing || (item.sha256.empty() && item.git_oid == detail::git_oid_of_nothing))) {
-      if (auto ec = detail::write_file_atomically(final_path, {}, write_behind)) return file_system_error(final_path, ec, "cannot create");
+      if (auto ec = detail::write_file_atomically(final_path, {}, write_behind()))
+        return file_system_error(final_path, ec, "cannot create");
       return success();
     }
     std::optional<Error> last;
@@ -212,134 +227,12 @@ class Fetcher {
       if (attempt > 1) {
         if (retry_after > options_.max_retry_after) return std::move(*last);
         if (!wait_before_retry(attempt - 1, retry_after)) return Error(errc::cancelled, item.path, "cancelled");
-        retry_after = std::chrono::milliseconds(0);
       }
-      Partial file;
-      // O_NOFOLLOW: a symlink planted in a shared cache must not redirect our writes.
-      file.fd = ::open(partial_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
-      if (file.fd < 0) return file_system_error(partial_path, detail::last_error(), "cannot open");
-      struct stat st;
-      if (::fstat(file.fd, &st) != 0) return file_system_error(partial_path, detail::last_error(), "cannot stat");
-      std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
-      detail::ContentCheck hash(item.sha256, item.git_oid, item.size);
-      if (item.size > 0 && have > item.size) have = 0;  // longer than the file: not ours to trust
-      if (have > 0 && !detail::feed_file(file.fd, hash, have)) have = 0;
-      // Truncating an empty file is not free: ext4 then flushes the whole file
-      // when it is closed (its auto_da_alloc guess at a rewrite).
-      if (have == 0 && st.st_size > 0) {
-        hash.reset();
-        if (::ftruncate(file.fd, 0) != 0) return file_system_error(partial_path, detail::last_error(), "cannot truncate");
-      }
-      ::lseek(file.fd, static_cast<off_t>(have), SEEK_SET);
-      if (have > counted) {
-        report(item, have, have - counted);
-        counted = have;
-      }
-
-      std::uint64_t written = have;
-      if (!(item.size > 0 && have == item.size)) {  // a partial that is already whole needs no request
-        HttpRequest req = item.request;
-        req.resume_from = have;
-        req.first_byte_timeout = options_.first_byte_timeout;
-        req.stall_timeout = options_.stall_timeout;
-        req.cancel = options_.cancel;
-        bool decided = false, appending = false, restarted = false;
-        std::uint64_t flushed = have;  // bytes handed to the disk's writeback
-        std::error_code write_error;
-        std::string error_body;
-        auto sent = transport.send(req, [&](const ResponseHead& head, std::string_view chunk) {
-          if (!decided) {
-            decided = true;
-            if (head.status == 206 && have > 0 && content_range_matches(head, have, item.size)) {
-              appending = true;
-            } else if (head.status == 200) {
-              appending = true;
-              if (have > 0) {  // the server ignored Range: start over
-                restarted = true;
-                hash.reset();
-                written = 0;
-                flushed = 0;
-                if (::ftruncate(file.fd, 0) != 0 || ::lseek(file.fd, 0, SEEK_SET) != 0) {
-                  write_error = detail::last_error();
-                  return false;
-                }
-              }
-            }
-          }
-          if (!appending) {
-            if (error_body.size() < 65536) error_body.append(chunk.substr(0, 65536 - error_body.size()));
-            return true;
-          }
-          if (item.size > 0 && written + chunk.size() > item.size) {
-            write_error = std::make_error_code(std::errc::message_size);  // more bytes than listed
-            return false;
-          }
-          if (auto ec = write_all(file.fd, chunk)) {
-            write_error = ec;
-            return false;
-          }
-          hash.update(chunk);
-          written += chunk.size();
-          // Hand each 8 MiB to the disk as it arrives, so that the commit's
-          // sync finds little left and disk and network overlap throughout.
-          if (write_behind && written - flushed >= (8u << 20)) {
-            detail::start_writeback(file.fd, flushed, written - flushed);
-            flushed = written;
-          }
-          report(item, written, chunk.size());
-          counted += chunk.size();
-          return true;
-        });
-        if (restarted) counted = written;  // progress already counted the bytes thrown away; total runs ahead, never back
-        if (write_error == std::errc::message_size) {
-          ::ftruncate(file.fd, 0);
-          last = Error(errc::checksum_mismatch, item.path, "the hub sent more bytes than the " + std::to_string(item.size) + " it listed");
-          continue;
-        }
-        if (write_error) return file_system_error(partial_path, write_error, "cannot write");
-        if (!sent) {
-          Error e = std::move(sent).error();
-          if (e == errc::cancelled) return e;
-          if (!transient(e)) return e;
-          last = std::move(e);  // the partial file stays; the next attempt resumes it
-          continue;
-        }
-        const HttpResponse& head = sent.value();
-        if (!appending) {
-          if (head.status == 206 || head.status == 416) {  // a range we cannot use: start over
-            ::ftruncate(file.fd, 0);
-            last = Error(errc::transfer_interrupted, item.path, "the hub answered the resume with HTTP " + std::to_string(head.status));
-            continue;
-          }
-          Error e = status_error_(item, head, error_body);
-          if (e == errc::rate_limited || e == errc::server_error) {
-            retry_after = retry_after_of(head);
-            last = std::move(e);
-            continue;
-          }
-          return e;
-        }
-      }
-      if (item.size > 0 && written < item.size) {  // the body ended early without an error: resume
-        last = Error(errc::transfer_interrupted, item.path,
-                     "got " + std::to_string(written) + " of " + std::to_string(item.size) + " bytes");
-        continue;
-      }
-      if (hash.enabled()) {
-        const std::string got = hash.hex();
-        if (got != hash.expected()) {
-          ::ftruncate(file.fd, 0);
-          last = Error(errc::checksum_mismatch, item.path,
-                       std::string(hash.name()) + " " + got + ", the hub lists " + hash.expected());
-          continue;
-        }
-      }
-      // Durability is the committer's (it syncs every file before declaring the
-      // model complete); starting the writeback now overlaps it with the network.
-      if (write_behind) detail::start_writeback(file.fd);
-      if (::rename(partial_path.c_str(), final_path.c_str()) != 0)
-        return file_system_error(final_path, detail::last_error(), "cannot move into place");
-      return success();
+      Attempt a = attempt_once(transport, item, partial_path, final_path, counted);
+      if (a.outcome == Attempt::Outcome::done) return success();
+      if (a.outcome == Attempt::Outcome::fail) return std::move(*a.error);
+      last = std::move(a.error);
+      retry_after = a.retry_after;
     }
     // Out of attempts: a checksum failure leaves nothing behind.
     if (last && *last == errc::checksum_mismatch) ::unlink(partial_path.c_str());
@@ -347,6 +240,140 @@ class Fetcher {
     e.detail += " (after " + std::to_string(options_.max_attempts) + " attempts)";
     return e;
   }
+
+  // One attempt: resumes the partial file from the longest prefix that still
+  // hashes, fetches the rest, checks size and hash, and renames it into place.
+  Attempt attempt_once(Transport& transport, const FetchItem& item, const std::string& partial_path,
+                       const std::string& final_path, std::uint64_t& counted) {
+    Partial file;
+    // O_NOFOLLOW: a symlink planted in a shared cache must not redirect our writes.
+    file.fd = ::open(partial_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (file.fd < 0) return Attempt::fail(file_system_error(partial_path, detail::last_error(), "cannot open"));
+    struct stat st;
+    if (::fstat(file.fd, &st) != 0) return Attempt::fail(file_system_error(partial_path, detail::last_error(), "cannot stat"));
+    std::uint64_t have = static_cast<std::uint64_t>(st.st_size);
+    detail::ContentCheck hash(item.sha256, item.git_oid, item.size);
+    if (item.size > 0 && have > item.size) have = 0;  // longer than the file: not ours to trust
+    if (have > 0 && !detail::feed_file(file.fd, hash, have)) have = 0;
+    // Truncating an empty file is not free: ext4 then flushes the whole file
+    // when it is closed (its auto_da_alloc guess at a rewrite).
+    if (have == 0 && st.st_size > 0) {
+      hash.reset();
+      if (::ftruncate(file.fd, 0) != 0) return Attempt::fail(file_system_error(partial_path, detail::last_error(), "cannot truncate"));
+    }
+    ::lseek(file.fd, static_cast<off_t>(have), SEEK_SET);
+    if (have > counted) {
+      report(item, have, have - counted);
+      counted = have;
+    }
+
+    std::uint64_t written = have;
+    if (!(item.size > 0 && have == item.size)) {  // a partial that is already whole needs no request
+      Attempt received = receive(transport, item, file.fd, partial_path, hash, have, written, counted);
+      if (received.outcome != Attempt::Outcome::done) return received;
+    }
+    if (item.size > 0 && written < item.size)  // the body ended early without an error: resume
+      return Attempt::retry(Error(errc::transfer_interrupted, item.path,
+                                  "got " + std::to_string(written) + " of " + std::to_string(item.size) + " bytes"));
+    if (hash.enabled()) {
+      const std::string got = hash.hex();
+      if (got != hash.expected()) {
+        ::ftruncate(file.fd, 0);
+        return Attempt::retry(Error(errc::checksum_mismatch, item.path,
+                                    std::string(hash.name()) + " " + got + ", the hub lists " + hash.expected()));
+      }
+    }
+    // Durability is the committer's (it syncs every file before declaring the
+    // model complete); starting the writeback now overlaps it with the network.
+    if (write_behind()) detail::start_writeback(file.fd);
+    if (::rename(partial_path.c_str(), final_path.c_str()) != 0)
+      return Attempt::fail(file_system_error(final_path, detail::last_error(), "cannot move into place"));
+    return {};
+  }
+
+  // Requests the bytes from `have` on and appends them to `fd` as they arrive,
+  // hashing each chunk once. A 206 that starts where the file ends is
+  // appended; a 200 restarts the file; anything else is the hub's error.
+  // `done` means the body was received, not yet that it is whole.
+  Attempt receive(Transport& transport, const FetchItem& item, int fd, const std::string& partial_path,
+                  detail::ContentCheck& hash, std::uint64_t have, std::uint64_t& written, std::uint64_t& counted) {
+    HttpRequest req = item.request;
+    req.resume_from = have;
+    req.first_byte_timeout = options_.first_byte_timeout;
+    req.stall_timeout = options_.stall_timeout;
+    req.cancel = options_.cancel;
+    bool decided = false, appending = false, restarted = false;
+    std::uint64_t flushed = have;  // bytes handed to the disk's writeback
+    std::error_code write_error;
+    std::string error_body;
+    auto sent = transport.send(req, [&](const ResponseHead& head, std::string_view chunk) {
+      if (!decided) {
+        decided = true;
+        if (head.status == 206 && have > 0 && content_range_matches(head, have, item.size)) {
+          appending = true;
+        } else if (head.status == 200) {
+          appending = true;
+          if (have > 0) {  // the server ignored Range: start over
+            restarted = true;
+            hash.reset();
+            written = 0;
+            flushed = 0;
+            if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+              write_error = detail::last_error();
+              return false;
+            }
+          }
+        }
+      }
+      if (!appending) {
+        if (error_body.size() < 65536) error_body.append(chunk.substr(0, 65536 - error_body.size()));
+        return true;
+      }
+      if (item.size > 0 && written + chunk.size() > item.size) {
+        write_error = std::make_error_code(std::errc::message_size);  // more bytes than listed
+        return false;
+      }
+      if (auto ec = write_all(fd, chunk)) {
+        write_error = ec;
+        return false;
+      }
+      hash.update(chunk);
+      written += chunk.size();
+      // Hand each 8 MiB to the disk as it arrives, so that the commit's
+      // sync finds little left and disk and network overlap throughout.
+      if (write_behind() && written - flushed >= (8u << 20)) {
+        detail::start_writeback(fd, flushed, written - flushed);
+        flushed = written;
+      }
+      report(item, written, chunk.size());
+      counted += chunk.size();
+      return true;
+    });
+    if (restarted) counted = written;  // progress already counted the bytes thrown away; total runs ahead, never back
+    if (write_error == std::errc::message_size) {
+      ::ftruncate(fd, 0);
+      return Attempt::retry(Error(errc::checksum_mismatch, item.path,
+                                  "the hub sent more bytes than the " + std::to_string(item.size) + " it listed"));
+    }
+    if (write_error) return Attempt::fail(file_system_error(partial_path, write_error, "cannot write"));
+    if (!sent) {
+      Error e = std::move(sent).error();
+      // A transient failure keeps the partial file: the next attempt resumes it.
+      return transient(e) ? Attempt::retry(std::move(e)) : Attempt::fail(std::move(e));
+    }
+    const HttpResponse& head = sent.value();
+    if (appending) return {};
+    if (head.status == 206 || head.status == 416) {  // a range we cannot use: start over
+      ::ftruncate(fd, 0);
+      return Attempt::retry(Error(errc::transfer_interrupted, item.path, "the hub answered the resume with HTTP " + std::to_string(head.status)));
+    }
+    Error e = status_error_(item, head, error_body);
+    if (e == errc::rate_limited || e == errc::server_error) return Attempt::retry(std::move(e), retry_after_of(head));
+    return Attempt::fail(std::move(e));
+  }
+
+  // on_disk: writeback starts as bytes arrive; the committer waits for it.
+  bool write_behind() const { return options_.durability == Durability::on_disk; }
 
   // Retry-After in seconds; else the IETF RateLimit header's reset, `t=N`
   // (the Hugging Face hub sends `"api";r=0;t=55`), plus a second, as huggingface_hub waits.
