@@ -32,14 +32,16 @@
 #include <vector>
 
 #include "cache_traits.hpp"
+#include "write_target.hpp"
 #include "../detail/cache_support.hpp"
+#include "../detail/cache_writing.hpp"
 #include "../detail/fs.hpp"
 #include "../detail/manifest.hpp"
+#include "../detail/modelscope_cache_reader.hpp"
 #include "../detail/pickle.hpp"
 #include "../durability.hpp"
 #include "../error.hpp"
 #include "../hub_snapshot.hpp"
-#include "write_target.hpp"
 #include "../model_ref.hpp"
 #include "../resolved_model.hpp"
 #include "../result.hpp"
@@ -47,11 +49,14 @@
 namespace modelres {
 
 class ModelScopeCache {
+  // The layouts and how each is read (detail/modelscope_cache_reader.hpp).
+  using ClassicLayout = detail::modelscope::ClassicLayout;
+  using ProbeNotes = detail::modelscope::ProbeNotes;
+
  public:
   static constexpr std::string_view ecosystem = "modelscope";
-  static constexpr std::string_view default_revision = "master";
-  // Metadata files larger than this are refused (a 100,000-file .msc is ~10 MB).
-  static constexpr std::size_t max_metadata_bytes = 64u << 20;
+  static constexpr std::string_view default_revision = detail::modelscope::default_revision;
+  static constexpr std::size_t max_metadata_bytes = detail::modelscope::max_metadata_bytes;
 
   ModelScopeCache() = default;
   explicit ModelScopeCache(std::filesystem::path root) : explicit_root_(std::move(root)) {}
@@ -94,14 +99,14 @@ class ModelScopeCache {
     const std::string escaped = escape_name(id.name);
     WriteTarget t;
     std::string candidate;
-    for (const ClassicLayout& c : classic_layouts) {
-      if (!classic_dir(c, r, id, escaped, candidate)) continue;
+    for (const ClassicLayout& c : detail::modelscope::classic_layouts) {
+      if (!detail::modelscope::classic_dir(c, r, id, escaped, candidate)) continue;
       const detail::FileStatus st = detail::status(candidate);
       if (!st.exists() || !st.is_directory) continue;
       // A directory that belongs to another model is not ours to write into.
       std::vector<Probe> ignored;
       ProbeNotes notes;
-      (void)probe_classic(candidate, "", &id, {}, ignored, notes, /*list_unrecorded=*/false);
+      (void)detail::modelscope::probe_classic(candidate, "", &id, {}, ignored, notes, /*list_unrecorded=*/false);
       if (notes.foreign) continue;
       t.model_dir = candidate;
       break;
@@ -112,52 +117,45 @@ class ModelScopeCache {
     t.partial_dir = grandparent + "/._____temp/" + id.owner + "/" + id.name;
     t.lock_path = cr + "/.lock/" + id.owner + "___" + id.name;
 
-    std::string bytes;
-    const std::string manifest_path = t.model_dir + "/" + detail::manifest_name;
-    if (!detail::read_file(manifest_path, bytes, max_metadata_bytes)) {
-      auto m = detail::read_manifest(bytes, manifest_path);
-      // A damaged manifest proves nothing; the files are checked as if it were absent.
-      // So does one written until_restart in an earlier boot: its files are
-      // then hashed again, through the .msc records written beside it.
-      if (m && m.value().model == id.str() && !m.value().downloading &&
-          (m.value().unsynced_boot.empty() || detail::same_boot(m.value().unsynced_boot))) {
-        t.manifest_unsynced = !m.value().unsynced_boot.empty();
-        t.manifest_revision = m.value().snapshot.revision;
-        t.manifest_files = std::move(m).value().snapshot.files;
-      }
+    // A manifest that no longer vouches (damaged, mid-download, or written
+    // until_restart in an earlier boot) proves nothing: the files are then
+    // hashed again, through the .msc records written beside it.
+    detail::Manifest m;
+    if (detail::read_manifest_file(t.model_dir + "/" + detail::manifest_name, m) && m.model == id.str() &&
+        detail::manifest_vouches(m)) {
+      t.manifest_unsynced = !m.unsynced_boot.empty();
+      t.manifest_revision = m.snapshot.revision;
+      t.manifest_files = std::move(m.snapshot.files);
     }
+    std::string bytes;
     if (!detail::read_file(t.model_dir + "/.msc", bytes, max_metadata_bytes)) {
       auto doc = detail::pickle::read(bytes);
       if (doc) {
-        auto files = parse_msc(doc.value(), t.model_dir + "/.msc");
+        auto files = detail::modelscope::parse_msc(doc.value(), t.model_dir + "/.msc");
         if (files) t.recorded = std::move(files).value();
       }
     }
     return t;
   }
 
-  // Compares what `target` holds with `snapshot`, with a stat per file.
+  // Compares what `target` holds with `snapshot`, with a stat per file: a
+  // file our manifest vouches for is present; one the Python client recorded
+  // at this commit is hashed before it is trusted; the rest is downloaded.
   WritePlan plan(const WriteTarget& target, const HubSnapshot& snapshot) const {
     WritePlan p;
-    // By path: one lookup per file, not a scan of every record (quadratic in a large model).
-    std::unordered_multimap<std::string_view, const HubFile*> manifest;
-    for (const HubFile& m : target.manifest_files) manifest.emplace(m.path, &m);
-    std::unordered_multimap<std::string_view, const CachedFile*> msc;
+    const detail::ManifestIndex manifest(target.manifest_files);
+    std::unordered_multimap<std::string_view, const CachedFile*> msc;  // by path, as the manifest
     for (const CachedFile& c : target.recorded) msc.emplace(c.path, &c);
     for (const HubFile& f : snapshot.files) {
       const detail::FileStatus st = detail::status(target.file(f.path));
       const bool on_disk = st.exists() && st.is_regular && (f.size == 0 || st.size == f.size);
-      const auto [m_first, m_last] = manifest.equal_range(f.path);
-      const bool in_manifest = std::any_of(m_first, m_last, [&](const auto& m) {
-        return m.second->size == f.size && !f.sha256.empty() && m.second->sha256 == f.sha256;
-      });
       // The client's cache key: same path, commit ids that prefix-match.
       const auto [c_first, c_last] = msc.equal_range(f.path);
       const bool in_msc = std::any_of(c_first, c_last, [&](const auto& c) {
         const std::string& r = c.second->revision;
         return !r.empty() && !f.revision.empty() && (r.rfind(f.revision, 0) == 0 || f.revision.rfind(r, 0) == 0);
       });
-      if (on_disk && in_manifest)
+      if (on_disk && manifest.vouches_for(f))
         p.present.push_back(f);
       else if (on_disk && in_msc && !f.sha256.empty())
         p.to_verify.push_back({f, target.file(f.path)});
@@ -174,55 +172,35 @@ class ModelScopeCache {
   // moves in: until commit(), lookups report it incomplete.
   result<void> begin_download(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot) const {
     MODELRES_TRYV(refuse_bookkeeping_names(id, snapshot));
-    if (auto ec = detail::make_directories(target.model_dir))
-      return Error(ec == std::errc::no_space_on_device ? errc::disk_full : errc::io_error, id.str(),
-                   "cannot create " + target.model_dir).with_cause(ec);
-    const std::string path = target.model_dir + "/" + detail::manifest_name;
-    if (auto ec = detail::write_file_atomically(path, detail::write_manifest(id.str(), snapshot, /*downloading=*/true)))
-      return Error(detail::is_out_of_space(ec) ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
-    return success();
+    return detail::mark_downloading(id, target.model_dir + "/" + detail::manifest_name, snapshot);
   }
 
-  // Records a snapshot whose every file is in target.model_dir, verified: the
-  // Python client's .msc, .mdl and .mv (so it sees the model as cached), then
-  // our manifest, last. Each written under a temporary name and renamed.
-  // until_restart skips every sync and says so in the manifest, with the boot.
+  // Records a snapshot whose every file is in target.model_dir, verified, in
+  // the commit order every cache keeps (detail::commit_in_order): the files
+  // synced, then the Python client's .msc, .mdl and .mv (so it sees the model
+  // as cached), then our manifest, last.
   result<ResolvedModel> commit(const ModelId& id, const WriteTarget& target, const HubSnapshot& snapshot,
                                Durability durability) const {
     MODELRES_TRYV(refuse_bookkeeping_names(id, snapshot));
-    const bool sync = durability == Durability::on_disk;
-    // Every file on disk before anything says the model is complete: after a
-    // crash, a manifest never vouches for data that did not reach the disk.
-    if (sync) {
-      for (const HubFile& f : snapshot.files) {
-        if (auto ec = detail::sync_to_disk(target.file(f.path)))
-          return Error(errc::io_error, id.str(), "cannot sync " + target.file(f.path)).with_cause(ec);
-      }
-      if (auto ec = detail::sync_to_disk(target.model_dir))
-        return Error(errc::io_error, id.str(), "cannot sync " + target.model_dir).with_cause(ec);
-    }
     std::vector<detail::pickle::StringDict> records;
+    std::vector<std::string> files;
     ResolvedModel m;
     for (const HubFile& f : snapshot.files) {
       records.push_back({{"Path", f.path}, {"Revision", f.revision}});
+      files.push_back(target.file(f.path));
       m.files.push_back({f.path, f.revision, f.size});
     }
-    const auto write = [&](const char* name, const std::string& bytes) -> result<void> {
-      const std::string path = target.model_dir + "/" + name;
-      if (auto ec = detail::write_file_atomically(path, bytes, sync))
-        return Error(detail::is_out_of_space(ec) ? errc::disk_full : errc::io_error, id.str(), "cannot write " + path).with_cause(ec);
-      return success();
-    };
-    MODELRES_TRYV(write(".msc", detail::pickle::Writer::list_of_dicts(records)));
-    MODELRES_TRYV(write(".mdl", detail::pickle::Writer::dict_only({{"id", id.owner + "/" + escape_name(id.name)}})));
-    MODELRES_TRYV(write(".mv", "Revision:" + snapshot.revision + ",CreatedAt:" + std::to_string(snapshot.created_at)));
-    const std::string boot = detail::current_boot_id();
-    MODELRES_TRYV(write(detail::manifest_name,
-                        detail::write_manifest(id.str(), snapshot, false, sync ? std::string() : boot.empty() ? "-" : boot)));
-    m.directory = target.model_dir;
+    const std::string& dir = target.model_dir;
+    MODELRES_TRYV(detail::commit_in_order(
+        id, snapshot, durability, files, {dir},
+        {{dir + "/.msc", detail::pickle::Writer::list_of_dicts(records)},
+         {dir + "/.mdl", detail::pickle::Writer::dict_only({{"id", id.owner + "/" + escape_name(id.name)}})},
+         {dir + "/.mv", "Revision:" + snapshot.revision + ",CreatedAt:" + std::to_string(snapshot.created_at)}},
+        dir + "/" + detail::manifest_name));
+    m.directory = dir;
     m.model_id = id.str();
     m.revision = snapshot.revision;
-    m.layout = layout_models;
+    m.layout = detail::modelscope::layout_models;
     m.completeness = Completeness::verified;
     return m;
   }
@@ -241,7 +219,7 @@ class ModelScopeCache {
     // 1. modelscope >= 1.38
     {
       const std::string snapshots = r + "/models/" + id.owner + "--" + id.name + "/snapshots";
-      auto found = probe_snapshot(snapshots, revision, probes, notes);
+      auto found = detail::modelscope::probe_snapshot(snapshots, revision, probes, notes);
       if (found) {
         found.value().model_id = id.str();
         return found;
@@ -250,9 +228,9 @@ class ModelScopeCache {
     }
     // 2-7: the classic layouts, each path built only when it is probed.
     std::string dir;
-    for (const ClassicLayout& c : classic_layouts) {
-      if (!classic_dir(c, r, id, escaped, dir)) continue;
-      auto found = probe_classic(dir, c.layout, &id, revision, probes, notes);
+    for (const ClassicLayout& c : detail::modelscope::classic_layouts) {
+      if (!detail::modelscope::classic_dir(c, r, id, escaped, dir)) continue;
+      auto found = detail::modelscope::probe_classic(dir, c.layout, &id, revision, probes, notes);
       if (found) {
         found.value().model_id = id.str();
         return found;
@@ -272,7 +250,7 @@ class ModelScopeCache {
     MODELRES_TRYV(detail::require_directory(directory));
     std::vector<Probe> probes;
     ProbeNotes notes;
-    auto found = probe_classic(directory.native(), "directory", nullptr, revision, probes, notes,
+    auto found = detail::modelscope::probe_classic(directory.native(), "directory", nullptr, revision, probes, notes,
                                /*list_unrecorded=*/false);
     if (found) return found;
     if (found.error().code != errc::not_cached) return std::move(found).error().with_probes(std::move(probes));
@@ -308,8 +286,8 @@ class ModelScopeCache {
           CacheEntry e;
           e.model_id = repo.name.substr(0, sep) + "/" + repo.name.substr(sep + 2);
           e.directory = snapshots + "/" + rev.name;
-          e.layout = layout_snapshots;
-          auto state = probe_snapshot(snapshots, rev.name, probes, notes);
+          e.layout = detail::modelscope::layout_snapshots;
+          auto state = detail::modelscope::probe_snapshot(snapshots, rev.name, probes, notes);
           if (!state && state.error().code == errc::not_cached) continue;  // empty snapshot directory
           record(e, std::move(state));
           out.push_back(std::move(e));
@@ -318,7 +296,7 @@ class ModelScopeCache {
     }
     // Classic layouts: owner/name directories holding Python's metadata.
     const std::pair<std::string, const char*> trees[] = {
-        {r + "/models", layout_models}, {r + "/hub/models", layout_models}, {r + "/hub", layout_hub}, {r, layout_flat}};
+        {r + "/models", detail::modelscope::layout_models}, {r + "/hub/models", detail::modelscope::layout_models}, {r + "/hub", detail::modelscope::layout_hub}, {r, detail::modelscope::layout_flat}};
     for (const auto& [tree, layout] : trees) {
       if (detail::list_directory(tree, owners)) continue;
       for (const auto& owner : owners) {
@@ -337,7 +315,7 @@ class ModelScopeCache {
           e.layout = layout;
           std::vector<Probe> probes;
           ProbeNotes notes;
-          auto state = probe_classic(dir, layout, nullptr, {}, probes, notes);
+          auto state = detail::modelscope::probe_classic(dir, layout, nullptr, {}, probes, notes);
           if (!state && state.error().code == errc::not_cached) continue;  // only Python's .mdl
           if (state && !state.value().model_id.empty()) e.model_id = state.value().model_id;
           record(e, std::move(state));
@@ -358,94 +336,21 @@ class ModelScopeCache {
   }
 
   // The ModelScope client's directory-name escaping: every '.' becomes "___".
-  static std::string escape_name(std::string_view name) {
-    std::string out;
-    out.reserve(name.size() + 8);
-    for (char c : name) {
-      if (c == '.')
-        out += "___";
-      else
-        out += c;
-    }
-    return out;
-  }
-  static std::string unescape_name(std::string_view name) {
-    std::string out;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-      if (name.compare(i, 3, "___") == 0) {
-        out += '.';
-        i += 2;
-      } else {
-        out += name[i];
-      }
-    }
-    return out;
-  }
+  static std::string escape_name(std::string_view name) { return detail::modelscope::escape_name(name); }
+  static std::string unescape_name(std::string_view name) { return detail::modelscope::unescape_name(name); }
 
  private:
-  static constexpr const char* layout_snapshots = "modelscope >= 1.38 (models/owner--name/snapshots/revision)";
-  static constexpr const char* layout_models = "modelscope 1.23-1.37 (models/owner/name___)";
-  static constexpr const char* layout_hub = "modelscope 1.15-1.22 (hub/owner/name___)";
-  static constexpr const char* layout_hub_dotted = "modelscope <= 1.11 (hub/owner/name)";
-  static constexpr const char* layout_flat = "modelscope <= 1.14 or cache_dir (owner/name___)";
-  static constexpr const char* layout_flat_dotted = "modelscope <= 1.11 or modelscope_hub 0.1.0-0.1.6 (owner/name)";
-
-  // The classic layouts 2-7, in probe order: ROOT + middle + owner/ + name
-  // (escaped with "___", or as given for the dotted ones).
-  struct ClassicLayout {
-    const char* middle;
-    bool dotted;  // the unescaped name: probed only when it differs from the escaped one
-    const char* layout;
-  };
-  static constexpr ClassicLayout classic_layouts[] = {
-      {"/models/", false, layout_models}, {"/hub/models/", false, layout_models},
-      {"/hub/", false, layout_hub},       {"/hub/", true, layout_hub_dotted},
-      {"/", false, layout_flat},          {"/", true, layout_flat_dotted},
-  };
-
-  // Builds a classic layout's directory into `out` (reusing its buffer); false
-  // for a dotted layout when the name has no dot (it is the escaped one again).
-  static bool classic_dir(const ClassicLayout& c, const std::string& root, const ModelId& id, const std::string& escaped,
-                          std::string& out) {
-    if (c.dotted && escaped == id.name) return false;
-    const std::string& name = c.dotted ? id.name : escaped;
-    out.clear();
-    out.reserve(root.size() + 16 + id.owner.size() + name.size());
-    out.append(root).append(c.middle).append(id.owner).append(1, '/').append(name);
-    return true;
-  }
-
-  // What probing learned besides its verdicts.
-  struct ProbeNotes {
-    bool permission_problem = false;  // a directory on the way could not be read
-    bool foreign = false;             // the directory belongs to another model
-  };
-
-  // Python's bookkeeping in a classic model directory; not model files.
-  static bool is_bookkeeping(std::string_view name) {
-    return name == ".msc" || name == ".mv" || name == ".mdl" || name == ".msc.corrupted" ||
-           name == ".mdl.corrupted" || name == "._____temp" || name == detail::manifest_name;
-  }
-
   // A hub file named like the bookkeeping would overwrite it: a hostile .msc
   // is a pickle the Python client would load. Refused before anything is written.
   static result<void> refuse_bookkeeping_names(const ModelId& id, const HubSnapshot& snapshot) {
     for (const HubFile& f : snapshot.files) {
       const std::string_view top = std::string_view(f.path).substr(0, f.path.find('/'));
-      if (is_bookkeeping(top))
+      if (detail::modelscope::is_bookkeeping(top))
         return Error(errc::unsafe_file_list, id.str(),
                      "the hub listed '" + detail::printable(f.path) + "', a name the cache keeps for its own metadata; "
                      "nothing was written").with_revision(snapshot.revision);
     }
     return success();
-  }
-  // What an interrupted download leaves: modelscope_hub's "x.incomplete" and
-  // "x.parallel_tmp", and the classic client's temp files "*.tmp".
-  static bool is_partial_download(std::string_view name) {
-    const auto ends_with = [&](std::string_view s) {
-      return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-    };
-    return ends_with(".incomplete") || ends_with(".parallel_tmp");
   }
 
   static std::string real_path(const std::string& path) {
@@ -461,347 +366,6 @@ class ModelScopeCache {
       e.model = std::move(state).value();
     else
       e.problem = std::move(state).error();
-  }
-
-  // Looks in snapshots/REV. not_cached means "nothing here, go on".
-  static result<ResolvedModel> probe_snapshot(const std::string& snapshots, std::string_view revision,
-                                              std::vector<Probe>& probes, ProbeNotes& notes) {
-    std::string rev(revision.empty() ? default_revision : revision);
-    std::string dir = snapshots + "/" + rev;
-    detail::FileStatus st;
-    if (revision.empty()) {
-      // Not pinned: master, else a single other snapshot. Looking at
-      // snapshots/ first costs a classic-layout hit one syscall, not two.
-      std::vector<detail::DirEntry> revs;
-      const std::error_code listed = detail::list_directory(snapshots, revs);
-      if (listed) {
-        st.error = listed;
-      } else {
-        std::vector<std::string> names;
-        for (const auto& e : revs)
-          if (e.is_directory) names.push_back(e.name);
-        const bool has_master = std::find(names.begin(), names.end(), rev) != names.end();
-        if (!has_master && names.size() == 1) {
-          rev = names.front();
-          dir = snapshots + "/" + rev;
-        } else if (!has_master && names.size() > 1) {
-          std::string all;
-          for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-          probes.push_back({dir, "does not exist; snapshots of revisions " + all + " do: pass a revision"});
-          return Error(errc::not_cached, {});
-        }
-        st = detail::status(dir);
-      }
-    } else {
-      st = detail::status(dir);
-    }
-    if (!st.exists()) {
-      if (st.error == std::errc::permission_denied) notes.permission_problem = true;
-      probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
-      return Error(errc::not_cached, {});
-    }
-    if (!st.is_directory) {
-      probes.push_back({dir, "not a directory"});
-      return Error(errc::not_cached, {});
-    }
-    std::vector<detail::WalkedFile> files;
-    if (auto ec = detail::walk_files(dir, files)) {
-      probes.push_back({dir, "cannot be read: " + ec.message()});
-      const errc code = ec == std::errc::permission_denied ? errc::permission_denied : errc::io_error;
-      return Error(code, {}, "cannot list " + dir).with_cause(ec);
-    }
-    if (files.empty()) {
-      probes.push_back({dir, "empty"});
-      return Error(errc::not_cached, {});
-    }
-    std::vector<std::string> partial;
-    for (const auto& f : files)
-      if (is_partial_download(f.path)) partial.push_back(f.path);
-    if (!partial.empty()) {
-      probes.push_back({dir, "holds partial downloads"});
-      return Error(errc::incomplete, {}, "interrupted download, partial files: " + detail::join_limited(partial));
-    }
-    probes.push_back({dir, "found"});
-    ResolvedModel m;
-    m.directory = dir;
-    m.revision = rev;
-    m.layout = layout_snapshots;
-    m.completeness = Completeness::unknown;  // this layout keeps no record of the file list
-    m.files.reserve(files.size());
-    for (auto& f : files) m.files.push_back({std::move(f.path), {}, f.size});
-    return m;
-  }
-
-  // Looks in a classic directory. `id` (if given) must match what .mdl says.
-  // not_cached means "nothing here, go on". `list_unrecorded`: walk a directory
-  // without a file record to list its files and find partial downloads (cache
-  // directories), or take it as it is (a directory given by path, which may be large).
-  static result<ResolvedModel> probe_classic(const std::string& dir, const char* layout, const ModelId* id,
-                                             std::string_view revision, std::vector<Probe>& probes,
-                                             ProbeNotes& notes, bool list_unrecorded = true) {
-    std::string bytes;
-    // Our manifest, where a modelres download left one: the hub's whole file list.
-    const std::string manifest_path = dir + "/" + detail::manifest_name;
-    const std::error_code manifest_error = detail::read_file(manifest_path, bytes, max_metadata_bytes);
-    if (!manifest_error) return probe_manifest(dir, manifest_path, bytes, layout, id, revision, probes, notes);
-    if (manifest_error != std::errc::no_such_file_or_directory && manifest_error != std::errc::not_a_directory) {
-      probes.push_back({manifest_path, "cannot be read: " + manifest_error.message()});
-      if (manifest_error == std::errc::permission_denied)
-        return Error(errc::permission_denied, {}, "cannot read " + manifest_path).with_cause(manifest_error);
-    }
-    const std::string msc_path = dir + "/.msc";
-    std::error_code msc_error = detail::read_file(msc_path, bytes, max_metadata_bytes);
-    const bool has_msc = !msc_error;
-    if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
-      const detail::FileStatus st = detail::status(dir);
-      if (!st.exists()) {
-        if (st.error == std::errc::permission_denied) notes.permission_problem = true;
-        probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
-        return Error(errc::not_cached, {});
-      }
-      if (!st.is_directory) {
-        probes.push_back({dir, "not a directory"});
-        return Error(errc::not_cached, {});
-      }
-      bytes.clear();
-      msc_error = {};
-    } else if (msc_error) {
-      probes.push_back({msc_path, "cannot be read: " + msc_error.message()});
-      const errc code = msc_error == std::errc::permission_denied ? errc::permission_denied
-                        : msc_error == std::errc::file_too_large ? errc::corrupt_metadata
-                                                                  : errc::io_error;
-      return Error(code, {}, "cannot read " + msc_path).with_cause(msc_error);
-    }
-
-    // .mdl names the model the directory belongs to.
-    std::string model_id;
-    {
-      std::string mdl;
-      const std::string mdl_path = dir + "/.mdl";
-      if (const std::error_code ec = detail::read_file(mdl_path, mdl, max_metadata_bytes); !ec) {
-        auto doc = detail::pickle::read(mdl);
-        if (!doc) {
-          probes.push_back({mdl_path, "unreadable"});
-          return std::move(doc).error().in_file(mdl_path);
-        }
-        const auto& root = doc.value().root_node();
-        const std::string* recorded = root.type == detail::pickle::kind::dict ? doc.value().find_string(root, "id") : nullptr;
-        if (!recorded) {
-          probes.push_back({mdl_path, "unreadable"});
-          return Error(errc::corrupt_metadata, {}, mdl_path + ": expected a dict with a string 'id'");
-        }
-        if (id && *recorded != id->owner + "/" + escape_name(id->name)) {
-          probes.push_back({dir, "belongs to model " + *recorded + " (per .mdl)"});
-          notes.foreign = true;
-          return Error(errc::not_cached, {});
-        }
-        const std::size_t slash = recorded->find('/');
-        model_id = slash == std::string::npos ? *recorded
-                                              : recorded->substr(0, slash + 1) + unescape_name(recorded->substr(slash + 1));
-      }
-    }
-
-    std::vector<CachedFile> recorded_files;
-    if (!bytes.empty()) {
-      auto doc = detail::pickle::read(bytes);
-      if (!doc) {
-        probes.push_back({msc_path, "unreadable"});
-        return std::move(doc).error().in_file(msc_path);
-      }
-      MODELRES_TRY(files, parse_msc(doc.value(), msc_path));
-      recorded_files = std::move(files);
-    }
-
-    if (recorded_files.empty()) {
-      // No record of files: either Python's leftovers only, or files without
-      // metadata (a copy, git clone, modelscope_hub 0.1.0-0.1.6).
-      std::vector<detail::DirEntry> entries;
-      if (auto ec = detail::list_directory(dir, entries)) {
-        probes.push_back({dir, "cannot be read: " + ec.message()});
-        if (ec == std::errc::permission_denied) notes.permission_problem = true;
-        return Error(errc::not_cached, {});
-      }
-      const bool has_content = std::any_of(entries.begin(), entries.end(),
-                                           [](const detail::DirEntry& e) { return !is_bookkeeping(e.name); });
-      if (!has_content) {
-        probes.push_back({dir, entries.empty() ? "empty" : "holds only the Python client's bookkeeping, no model files"});
-        return Error(errc::not_cached, {});
-      }
-      // For an owner named like a layout directory ("models/x", "hub/x") a flat
-      // probe can land on another layout's owner directory: its subdirectories
-      // are models with their own metadata, and it is not a model itself.
-      for (const auto& e : entries) {
-        if (!e.is_directory || is_bookkeeping(e.name)) continue;
-        const std::string sub = dir + "/" + e.name;
-        if (detail::status(sub + "/.msc").exists() || detail::status(sub + "/.mdl").exists()) {
-          probes.push_back({dir, "holds other models' directories (" + e.name + "), not a model"});
-          notes.foreign = true;
-          return Error(errc::not_cached, {});
-        }
-      }
-      // The client's own record says no file finished downloading: its
-      // local_files_only refuses this directory ("Cannot find the requested
-      // files in the cached path"), and so does modelres. Without any .msc the
-      // files came from elsewhere (a copy, git clone) and are served, unverified.
-      if (has_msc) {
-        probes.push_back({dir, ".msc records no finished file; the Python client does not serve it either"});
-        return Error(errc::not_cached, {});
-      }
-      std::vector<detail::WalkedFile> walked;
-      if (!list_unrecorded) {
-        // walked stays empty
-      } else if (auto ec = detail::walk_files(dir, walked)) {
-        probes.push_back({dir, "cannot be read: " + ec.message()});
-        return Error(ec == std::errc::permission_denied ? errc::permission_denied : errc::io_error, {}, "cannot list " + dir)
-            .with_cause(ec);
-      }
-      std::vector<std::string> partial;
-      ResolvedModel m;
-      for (auto& f : walked) {
-        const std::string_view first = std::string_view(f.path).substr(0, f.path.find('/'));
-        if (is_bookkeeping(first)) continue;
-        if (is_partial_download(f.path)) partial.push_back(f.path);
-        m.files.push_back({std::move(f.path), {}, f.size});
-      }
-      if (!partial.empty()) {
-        probes.push_back({dir, "holds partial downloads"});
-        return Error(errc::incomplete, {}, "interrupted download, partial files: " + detail::join_limited(partial));
-      }
-      std::string version = read_version(dir);
-      MODELRES_TRYV(check_revision(dir, revision, version, probes));
-      probes.push_back({dir, "found, without a record of its files"});
-      m.directory = dir;
-      m.model_id = model_id;
-      m.revision = std::move(version);
-      m.layout = layout;
-      m.completeness = Completeness::unknown;
-      return m;
-    }
-
-    // Every file the record lists must be on disk.
-    std::vector<std::string> missing;
-    for (CachedFile& f : recorded_files) {
-      const detail::FileStatus st = detail::status(dir + "/" + f.path);
-      if (st.exists() && st.is_regular)
-        f.size = st.size;
-      else
-        missing.push_back(f.path);
-    }
-    if (!missing.empty()) {
-      probes.push_back({dir, std::to_string(missing.size()) + " of " + std::to_string(recorded_files.size()) +
-                                 " recorded files missing"});
-      return Error(errc::incomplete, {}, "missing files recorded in .msc: " + detail::join_limited(missing));
-    }
-    const std::string version = read_version(dir);
-    MODELRES_TRYV(check_revision(dir, revision, version, probes));
-    probes.push_back({dir, "found"});
-    ResolvedModel m;
-    m.directory = dir;
-    m.model_id = model_id;
-    m.revision = version;
-    m.layout = layout;
-    m.files = std::move(recorded_files);
-    // .mv is written after the last file of a snapshot: without it the download never finished.
-    m.completeness = version.empty() ? Completeness::unknown : Completeness::verified;
-    return m;
-  }
-
-  static result<ResolvedModel> probe_manifest(const std::string& dir, const std::string& path, const std::string& bytes,
-                                              const char* layout, const ModelId* id, std::string_view revision,
-                                              std::vector<Probe>& probes, ProbeNotes& notes) {
-    auto parsed = detail::read_manifest(bytes, path);
-    if (!parsed) {
-      probes.push_back({path, "unreadable"});
-      return std::move(parsed).error();
-    }
-    detail::Manifest& man = parsed.value();
-    if (id && man.model != id->str()) {
-      probes.push_back({dir, "belongs to model " + detail::printable(man.model) + " (per .modelres)"});
-      notes.foreign = true;
-      return Error(errc::not_cached, {});
-    }
-    if (man.downloading) {
-      probes.push_back({dir, "a download into it has not finished"});
-      return Error(errc::incomplete, {}, "a modelres download of revision " + detail::printable(man.snapshot.revision) +
-                                             " into " + dir + " has not finished (or was interrupted)");
-    }
-    std::vector<std::string> missing;
-    ResolvedModel m;
-    for (HubFile& f : man.snapshot.files) {
-      const detail::FileStatus st = detail::status(dir + "/" + f.path);
-      if (!st.exists() || !st.is_regular)
-        missing.push_back(f.path);
-      else if (st.size != f.size)
-        missing.push_back(f.path + " (" + std::to_string(st.size) + " bytes, not " + std::to_string(f.size) + ")");
-      m.files.push_back({std::move(f.path), std::move(f.revision), f.size});
-    }
-    if (!missing.empty()) {
-      probes.push_back({dir, std::to_string(missing.size()) + " of " + std::to_string(m.files.size()) + " files missing or changed"});
-      return Error(errc::incomplete, {}, "missing or changed files recorded in .modelres: " + detail::join_limited(missing));
-    }
-    MODELRES_TRYV(check_revision(dir, revision, man.snapshot.revision, probes));
-    // Written without waiting for the disk, and the machine restarted since:
-    // the files may not be what was verified. Served, but not as verified.
-    const bool trusted = man.unsynced_boot.empty() || detail::same_boot(man.unsynced_boot);
-    probes.push_back({dir, trusted ? "found" : "found; written without syncing (Durability::until_restart) before a restart, "
-                                               "so not proven complete until an online resolve hashes it again"});
-    m.directory = dir;
-    m.model_id = man.model;
-    m.revision = man.snapshot.revision;
-    m.layout = layout;
-    m.completeness = trusted ? Completeness::verified : Completeness::unknown;
-    return m;
-  }
-
-  static result<std::vector<CachedFile>> parse_msc(detail::pickle::Document& doc, const std::string& path) {
-    using detail::pickle::kind;
-    const auto& root = doc.root_node();
-    if (root.type != kind::list) return Error(errc::corrupt_metadata, {}, path + ": expected a list of file records");
-    std::vector<CachedFile> files;
-    files.reserve(root.items.size());
-    for (std::uint32_t item : root.items) {
-      const auto& entry = doc.at(item);
-      CachedFile f;
-      if (entry.type != kind::dict || !doc.take_string(entry, "Path", f.path))
-        return Error(errc::corrupt_metadata, {}, path + ": a record has no string 'Path'");
-      if (!detail::is_safe_relative_path(f.path))
-        return Error(errc::corrupt_metadata, {},
-                     path + ": recorded path '" + detail::printable(f.path) + "' would leave the model directory");
-      doc.take_string(entry, "Revision", f.revision);
-      files.push_back(std::move(f));
-    }
-    return files;
-  }
-
-  // The revision in .mv: "Revision:master,CreatedAt:1713419382" for models,
-  // the bare revision for datasets. Empty if there is no .mv.
-  static std::string read_version(const std::string& dir) {
-    std::string text;
-    if (detail::read_file(dir + "/.mv", text, 4096)) return {};
-    // Python reads it back with str.strip().
-    const auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
-    while (!text.empty() && is_space(text.back())) text.pop_back();
-    std::size_t lead = 0;
-    while (lead < text.size() && is_space(text[lead])) ++lead;
-    text.erase(0, lead);
-    const std::string_view key = "Revision:";
-    if (text.compare(0, key.size(), key) == 0) {
-      const std::size_t comma = text.find(",CreatedAt:");
-      return text.substr(key.size(), comma == std::string::npos ? std::string::npos : comma - key.size());
-    }
-    return text;
-  }
-
-  static result<void> check_revision(const std::string& dir, std::string_view wanted, const std::string& recorded,
-                                     std::vector<Probe>& probes) {
-    if (wanted.empty() || wanted == recorded) return success();
-    if (recorded.empty()) {
-      probes.push_back({dir, "records no revision"});
-      return Error(errc::revision_mismatch, {},
-                   "the cache at " + dir + " records no revision, so it cannot be shown to hold " + std::string(wanted));
-    }
-    probes.push_back({dir, "holds revision " + recorded});
-    return Error(errc::revision_mismatch, {}, "the cache at " + dir + " holds revision " + recorded);
   }
 
   std::filesystem::path explicit_root_;
