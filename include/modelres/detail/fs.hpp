@@ -209,6 +209,41 @@ inline std::error_code sync_to_disk(const std::string& path) {
   return ec;
 }
 
+// Copies a file's bytes to `to`, a new file (never through a link); on
+// failure nothing is left at `to`.
+inline std::error_code copy_file(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return last_error();
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (out < 0) {
+    const auto ec = last_error();
+    ::close(in);
+    return ec;
+  }
+  std::error_code ec;
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    const ssize_t got = ::read(in, &buf[0], buf.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) ec = last_error();
+    if (got <= 0) break;
+    for (ssize_t off = 0; off < got;) {
+      const ssize_t put = ::write(out, buf.data() + off, static_cast<std::size_t>(got - off));
+      if (put < 0 && errno == EINTR) continue;
+      if (put < 0) {
+        ec = last_error();
+        break;
+      }
+      off += put;
+    }
+    if (ec) break;
+  }
+  ::close(in);
+  ::close(out);
+  if (ec) ::unlink(to.c_str());
+  return ec;
+}
+
 inline bool is_var_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "../durability.hpp"
 #include "../error.hpp"
 #include "../hub_snapshot.hpp"
 #include "../model_ref.hpp"
