@@ -7,6 +7,7 @@
 #include <modelres/transports/curl_transport.hpp>
 
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -479,4 +480,31 @@ TEST_CASE("hf online: a 429 whose RateLimit header resets beyond the limit fails
   CHECK(r.error() == errc::rate_limited);
   CHECK(r.error().detail.find("RateLimit: \"api\";r=0;t=3600") != std::string::npos);
   CHECK(hub.cdn().requests().size() == 1);
+}
+
+TEST_CASE("hf online: a full disk is disk_full, and the half-written snapshot is never served", "[online][hf][disk]") {
+  if (::geteuid() != 0) {
+    WARN("needs root to mount a small tmpfs in a private mount namespace; CI runs as root");
+    return;
+  }
+  Quiet quiet;
+  TempDir tiny;
+  // The hub starts in the child: forking while its threads run could leave
+  // the child a lock one of them held. 128 KiB holds the metadata, not the 200 kB weights.
+  const int code = testing::run_in_mount_namespace([&] {
+    if (::mount("tmpfs", tiny.path().c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+    HfTestHub hub;
+    hub.add(testing::tiny_bert_on_hub());
+    hub.start();
+    auto r = online(hub, tiny).resolve(bert_id);
+    if (r) return 91;
+    // Not served offline: refs/main and the snapshot are written only by a commit.
+    auto later = Resolver<LocalOnlyPolicy, HuggingFaceCache>(HuggingFaceCache(tiny.path())).resolve(bert_id);
+    if (later) return 92;
+    if (later.error() != errc::not_cached) return 93;
+    if (fs::exists(tiny.path() / ("models--acme--tiny-bert/snapshots/" + testing::tiny_bert_on_hub().commit + "/model.safetensors")))
+      return 94;
+    return r.error().code.value();
+  });
+  CHECK(code == static_cast<int>(errc::disk_full));
 }

@@ -3,6 +3,7 @@
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
 
+#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include <string>
@@ -464,4 +465,30 @@ TEST_CASE("online: files redirected to a CDN host arrive verified, and the token
     CHECK_FALSE(req.has_header("cookie"));
   }
   for (const auto& req : hub.server().requests()) CHECK(req.header("authorization") == "Bearer ms-SECRET-TOKEN");
+}
+
+TEST_CASE("online: a full disk is disk_full, and the half-written model is never served", "[online][policy][disk]") {
+  if (::geteuid() != 0) {
+    WARN("needs root to mount a small tmpfs in a private mount namespace; CI runs as root");
+    return;
+  }
+  testing::ScopedEnv off("MODELRES_OFFLINE", "");
+  TempDir tiny;
+  // The hub starts in the child (forking while its threads run could leave
+  // the child a lock one of them held). 128 KiB holds the small files, not the 300 kB weights.
+  const int code = testing::run_in_mount_namespace([&] {
+    if (::mount("tmpfs", tiny.path().c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+    TestHub hub;
+    hub.add(testing::unet_on_hub());
+    hub.start();
+    auto r = online(hub, tiny).resolve(unet_id);
+    if (r) return 91;
+    // Not served offline: the manifest still says a download runs.
+    auto later = cached(tiny);
+    if (later) return 92;
+    if (later.error() != errc::incomplete) return 93;
+    if (fs::exists(tiny.path() / "models/iic/cv_unet_skin_retouching_torch/pytorch_model.pt")) return 94;
+    return r.error().code.value();
+  });
+  CHECK(code == static_cast<int>(errc::disk_full));
 }
