@@ -138,8 +138,23 @@ TEST_CASE("hf online: a current cache costs one request, a pinned verified commi
   REQUIRE(online(hub, root).resolve(bert_id));
 
   const std::size_t before = hub.hub().requests().size(), cdn_before = hub.cdn().requests().size();
-  auto current = online(hub, root).resolve(bert_id);
+  const fs::path manifest = root.path() / "models--acme--tiny-bert/.modelres" / model.commit;
+  const auto manifest_written = fs::last_write_time(manifest);
+  // Another process holds the model's lock: a check, which writes nothing, does not wait for it.
+  const int held = ::open((root.path() / ".locks/models--acme--tiny-bert/.modelres.lock").c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(held >= 0);
+  REQUIRE(::flock(held, LOCK_EX | LOCK_NB) == 0);
+  HfOnline::Options impatient;
+  impatient.hub.endpoint = hub.endpoint();
+  impatient.fetch.lock_timeout = std::chrono::milliseconds(100);
+  auto current = Resolver<HfOnline, HuggingFaceCache>(HuggingFaceCache(root.path()), HfOnline(impatient)).resolve(bert_id);
+  ::close(held);
   REQUIRE(current);
+  CHECK(current.value().directory == root.path() / "models--acme--tiny-bert/snapshots" / model.commit);
+  CHECK(current.value().commit == model.commit);
+  CHECK(current.value().model_id == bert_id);
+  CHECK(current.value().files.size() == model.files.size());
+  CHECK(fs::last_write_time(manifest) == manifest_written);
   CHECK(current.value().hub_check == HubCheck::current);
   CHECK(current.value().completeness == Completeness::verified);
   REQUIRE(hub.hub().requests().size() - before == 1);
@@ -507,4 +522,25 @@ TEST_CASE("hf online: a full disk is disk_full, and the half-written snapshot is
     return r.error().code.value();
   });
   CHECK(code == static_cast<int>(errc::disk_full));
+}
+
+TEST_CASE("hf online: a vouched-for entry replaced by a link elsewhere is not current: it is put back", "[online][hf_online]") {
+  Quiet quiet;
+  HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir root, elsewhere;
+  REQUIRE(online(hub, root).resolve(bert_id));
+  const fs::path entry = root.path() / "models--acme--tiny-bert/snapshots" / model.commit / "config.json";
+  const std::string config = testing::read_text(entry);
+  testing::write_file(elsewhere.path() / "config.json", config);  // same bytes, same size
+  fs::remove(entry);
+  fs::create_symlink(elsewhere.path() / "config.json", entry);
+  auto r = online(hub, root).resolve(bert_id);
+  REQUIRE(r);
+  CHECK(r.value().completeness == Completeness::verified);
+  REQUIRE(fs::is_symlink(entry));
+  CHECK(fs::read_symlink(entry) == fs::path("../../blobs") / testing::git_blob_oid(config));
+  CHECK(testing::read_text(elsewhere.path() / "config.json") == config);
 }

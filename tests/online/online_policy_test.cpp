@@ -3,9 +3,13 @@
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
+#include <map>
 #include <string>
 
 #include "../support/cache_builder.hpp"
@@ -76,19 +80,36 @@ TEST_CASE("online: a cold cache is filled, verified, and readable by the Python 
   CHECK(offline.value().files.size() == 4);
 }
 
-TEST_CASE("online: a current cache costs two requests and no download", "[online][policy]") {
+TEST_CASE("online: a current cache costs one request, takes no lock and writes nothing", "[online][policy]") {
   TestHub hub;
   hub.add(testing::unet_on_hub());
   hub.start();
   TempDir root;
   testing::ScopedEnv off("MODELRES_OFFLINE", "");
-  auto resolver = online(hub, root);
-  REQUIRE(resolver.resolve(unet_id));
+  REQUIRE(online(hub, root).resolve(unet_id));
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  std::map<std::string, fs::file_time_type> written;
+  for (const char* name : {".msc", ".mdl", ".mv", ".modelres"}) written[name] = fs::last_write_time(dir / name);
+  // Another process holds the model's lock (downloading something else): a check need not wait for it.
+  const int held = ::open((root.path() / ".lock/iic___cv_unet_skin_retouching_torch").c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(held >= 0);
+  REQUIRE(::flock(held, LOCK_EX | LOCK_NB) == 0);
+  OnlineOptions o;
+  o.hub.endpoint = hub.endpoint();
+  o.fetch.lock_timeout = std::chrono::milliseconds(100);
+  Online impatient(ModelScopeCache(root.path()), OnlinePolicy<CurlTransport>(o));
   const std::size_t before = hub.server().requests().size();
-  auto again = resolver.resolve(unet_id);
+  auto again = impatient.resolve(unet_id);
+  ::close(held);
   REQUIRE(again);
   CHECK(again.value().hub_check == HubCheck::current);
-  CHECK(hub.server().requests().size() - before == 2);
+  CHECK(again.value().completeness == Completeness::verified);
+  CHECK(again.value().directory == dir);
+  CHECK(again.value().model_id == unet_id);
+  CHECK(again.value().files.size() == 4);
+  CHECK(hub.server().requests().size() - before == 1);
+  CHECK(hub.paths().back() == "/api/v1/models/iic/cv_unet_skin_retouching_torch/repo/files");
+  for (const auto& [name, time] : written) CHECK(fs::last_write_time(dir / name) == time);
 }
 
 TEST_CASE("online: one changed file on the hub is the only download", "[online][policy]") {
@@ -219,7 +240,8 @@ TEST_CASE("online: a current until_restart cache, asked for on_disk, is synced w
   REQUIRE(durable);
   CHECK(durable.value().hub_check == HubCheck::current);
   CHECK(file_requests(hub) == files_before);
-  CHECK(hub.server().requests().size() - before == 4);  // two checks of two requests each
+  // A check of one request, then one that commits: the list, and /revisions for .mv's CreatedAt.
+  CHECK(hub.server().requests().size() - before == 3);
   CHECK(testing::read_text(manifest).find("unsynced_boot") == std::string::npos);
 }
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -68,6 +69,11 @@ class TestHub {
       if (intercepted(req, res)) return;
       const HubModelSpec* m = find(req);
       if (!m) return not_found(res);
+      // A revision that is no branch or tag has no file list.
+      const std::string rev = req.has_param("Revision") ? req.get_param_value("Revision") : "master";
+      if (std::find(m->branches.begin(), m->branches.end(), rev) == m->branches.end() &&
+          std::find(m->tags.begin(), m->tags.end(), rev) == m->tags.end())
+        return envelope_error(res, 404, "revision " + rev + " not found");
       nlohmann::json files = nlohmann::json::array();
       for (const auto& f : m->files) {
         const std::string name = f.path.substr(f.path.rfind('/') + 1);

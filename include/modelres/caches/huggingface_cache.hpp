@@ -283,6 +283,7 @@ class HuggingFaceCache {
     t.partial_dir = t.store_dir;
     t.file_lock_dir = r + "/.locks/" + repo_folder(id);
     t.lock_path = t.file_lock_dir + "/.modelres.lock";
+    t.layout = layout;
     return t;
   }
 
@@ -297,19 +298,26 @@ class HuggingFaceCache {
     if (!vouched) m.snapshot.files.clear();
     const detail::ManifestIndex manifest(m.snapshot.files);
     std::size_t in_manifest = 0;
+    std::unordered_set<std::string> checked_dirs;
     for (const HubFile& f : snapshot.files) {
-      const std::string pointer_path = snapshot_dir + "/" + f.path;
-      const detail::FileStatus pointer = detail::status(pointer_path);
-      const bool pointer_ok = pointer.exists() && pointer.is_regular && pointer.size == f.size;
+      const std::string name = target.stored_name(f);
       const std::string blob_path = target.stored(f);
-      if (target.stored_name(f).empty()) {
+      if (name.empty()) {
         p.to_download.push_back(f);  // begin_download refuses it, with why
-      } else if (pointer_ok && manifest.vouches_for(f)) {
+        continue;
+      }
+      // Vouched for, and the entry is the one a commit leaves: no hashing, no writing.
+      if (manifest.vouches_for(f) &&
+          detail::huggingface::entry_holds(snapshot_dir, f.path, blob_path, name, f.size, checked_dirs)) {
         ++in_manifest;
         p.present.push_back(f);
-      } else if (const detail::FileStatus blob = detail::status(blob_path); blob.exists() && blob.is_regular && blob.size == f.size) {
+        continue;
+      }
+      const std::string pointer_path = snapshot_dir + "/" + f.path;
+      if (const detail::FileStatus blob = detail::status(blob_path); blob.exists() && blob.is_regular && blob.size == f.size) {
         p.to_verify.push_back({f, blob_path});
-      } else if (pointer_ok) {
+      } else if (const detail::FileStatus pointer = detail::status(pointer_path);
+                 pointer.exists() && pointer.is_regular && pointer.size == f.size) {
         p.to_verify.push_back({f, pointer_path});
       } else {
         p.to_download.push_back(f);
@@ -319,6 +327,14 @@ class HuggingFaceCache {
     p.up_to_date = vouched && in_manifest == snapshot.files.size() && m.snapshot.files.size() == snapshot.files.size() &&
                    detail::huggingface::ref_names(target.model_dir, snapshot);
     p.unsynced = vouched && !m.unsynced_boot.empty();
+    if (p.up_to_date) {
+      p.current.directory = snapshot_dir;
+      p.current.revision = snapshot.revision;
+      p.current.commit = snapshot.commit;
+      p.current.layout = layout;
+      p.current.completeness = Completeness::verified;
+      for (const HubFile& f : snapshot.files) p.current.files.push_back({f.path, snapshot.commit, f.size});
+    }
     return p;
   }
 

@@ -98,20 +98,32 @@ class ModelScopeCache {
     MODELRES_TRY(cr, classic_root());
     const std::string escaped = escape_name(id.name);
     WriteTarget t;
+    detail::Manifest m;
+    bool has_manifest = false;
     std::string candidate;
     for (const ClassicLayout& c : detail::modelscope::classic_layouts) {
       if (!detail::modelscope::classic_dir(c, r, id, escaped, candidate)) continue;
-      const detail::FileStatus st = detail::status(candidate);
-      if (!st.exists() || !st.is_directory) continue;
       // A directory that belongs to another model is not ours to write into.
-      std::vector<Probe> ignored;
-      ProbeNotes notes;
-      (void)detail::modelscope::probe_classic(candidate, "", &id, {}, ignored, notes, /*list_unrecorded=*/false);
-      if (notes.foreign) continue;
+      // Ours says whose it is (and is read this once); else Python's .mdl does.
+      if (detail::read_manifest_file(candidate + "/" + detail::manifest_name, m)) {
+        if (m.model != id.str()) continue;
+        has_manifest = true;
+      } else {
+        const detail::FileStatus st = detail::status(candidate);
+        if (!st.exists() || !st.is_directory) continue;
+        std::vector<Probe> ignored;
+        ProbeNotes notes;
+        (void)detail::modelscope::probe_classic(candidate, "", &id, {}, ignored, notes, /*list_unrecorded=*/false);
+        if (notes.foreign) continue;
+      }
       t.model_dir = candidate;
+      t.layout = c.layout;
       break;
     }
-    if (t.model_dir.empty()) t.model_dir = cr + "/models/" + id.owner + "/" + escaped;
+    if (t.model_dir.empty()) {
+      t.model_dir = cr + "/models/" + id.owner + "/" + escaped;
+      t.layout = detail::modelscope::layout_models;
+    }
     t.store_dir = t.model_dir;
     const std::string grandparent = t.model_dir.substr(0, t.model_dir.rfind('/', t.model_dir.rfind('/') - 1));
     t.partial_dir = grandparent + "/._____temp/" + id.owner + "/" + id.name;
@@ -120,9 +132,7 @@ class ModelScopeCache {
     // A manifest that no longer vouches (damaged, mid-download, or written
     // until_restart in an earlier boot) proves nothing: the files are then
     // hashed again, through the .msc records written beside it.
-    detail::Manifest m;
-    if (detail::read_manifest_file(t.model_dir + "/" + detail::manifest_name, m) && m.model == id.str() &&
-        detail::manifest_vouches(m)) {
+    if (has_manifest && detail::manifest_vouches(m)) {
       t.manifest_unsynced = !m.unsynced_boot.empty();
       t.manifest_revision = m.snapshot.revision;
       t.manifest_files = std::move(m.snapshot.files);
@@ -165,6 +175,13 @@ class ModelScopeCache {
     p.up_to_date = p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
                    target.manifest_revision == snapshot.revision;
     p.unsynced = target.manifest_unsynced;
+    if (p.up_to_date) {
+      p.current.directory = target.model_dir;
+      p.current.revision = snapshot.revision;
+      p.current.layout = target.layout;
+      p.current.completeness = Completeness::verified;
+      for (const HubFile& f : snapshot.files) p.current.files.push_back({f.path, f.revision, f.size});
+    }
     return p;
   }
 
@@ -200,7 +217,7 @@ class ModelScopeCache {
     m.directory = dir;
     m.model_id = id.str();
     m.revision = snapshot.revision;
-    m.layout = detail::modelscope::layout_models;
+    m.layout = target.layout.empty() ? std::string(detail::modelscope::layout_models) : target.layout;
     m.completeness = Completeness::verified;
     return m;
   }

@@ -27,6 +27,7 @@ struct WriteTarget {
   std::string manifest_revision;       // the revision our manifest records
   bool manifest_unsynced = false;      // its files were written until_restart (in this boot) and never synced
   std::vector<CachedFile> recorded;    // the Python client's .msc records (path, commit)
+  std::string layout;                  // which layout model_dir is in (ResolvedModel::layout)
 
   std::string file(const std::string& relative) const { return model_dir + "/" + relative; }
   // The name a file's bytes have in store_dir; empty if it cannot have one
@@ -52,6 +53,10 @@ struct WritePlan {
   std::vector<HubFile> to_download;    // everything else
   bool up_to_date = false;             // our manifest already records exactly this snapshot: nothing to write
   bool unsynced = false;               // what is present was written until_restart, in this boot, and never synced
+  // When up_to_date: the model as the plan found it (directory, revision,
+  // files, completeness verified), so a current cache is answered without a
+  // second look. Left empty (no directory), OnlinePolicy asks Cache::locate.
+  ResolvedModel current;
 };
 
 }  // namespace modelres

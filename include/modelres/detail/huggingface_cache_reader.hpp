@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -84,6 +85,40 @@ inline bool read_commit_manifest(const std::string& repo, const std::string& com
   if (!id || repo_folder(id.value()) != repo.substr(repo.rfind('/') + 1) || m.snapshot.commit != commit) return false;
   out = std::move(m);
   return true;
+}
+
+// What a snapshot entry links to: its blob, relative, as huggingface_hub
+// writes it ("../../blobs/<name>", one "../" more per directory in `path`).
+inline std::string link_target_of(const std::string& path, const std::string& blob_name) {
+  std::string up = "../../";
+  for (char c : path) up += c == '/' ? "../" : "";
+  return up + "blobs/" + blob_name;
+}
+
+// Whether snapshots/<commit>/<path> is what a commit leaves there, with the
+// size listed: the relative link to its blob, or (no-symlink layout) a plain
+// file; and no directory on the way is a link. A readlink and a stat per
+// file; each directory once (`checked_dirs`, over a whole plan).
+inline bool entry_holds(const std::string& snapshot_dir, const std::string& path, const std::string& blob_path,
+                        const std::string& blob_name, std::uint64_t size, std::unordered_set<std::string>& checked_dirs) {
+  for (std::size_t slash = 0; slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    std::string dir = slash == 0 ? snapshot_dir : snapshot_dir + "/" + path.substr(0, slash);
+    if (checked_dirs.count(dir)) continue;
+    if (is_symlink(dir)) return false;
+    checked_dirs.insert(std::move(dir));
+  }
+  const std::string entry = snapshot_dir + "/" + path;
+  char target[4096];
+  const ssize_t n = ::readlink(entry.c_str(), target, sizeof target);
+  FileStatus st;
+  if (n >= 0) {
+    if (std::string_view(target, static_cast<std::size_t>(n)) != link_target_of(path, blob_name)) return false;
+    st = status(blob_path);
+  } else {
+    if (errno != EINVAL) return false;  // EINVAL: there, and not a link
+    st = status(entry);
+  }
+  return st.exists() && st.is_regular && st.size == size;
 }
 
 // Whether refs/<revision> already names the snapshot's commit (or needs no ref: a commit).

@@ -81,9 +81,7 @@ inline result<void> place(const ModelId& id, const WriteTarget& target, const st
   MODELRES_TRYV(check_no_links_below(id, snapshot_dir, f.path));
   const std::string pointer = snapshot_dir + "/" + f.path;
   const std::string blob = target.stored(f);
-  std::string up = "../../";
-  for (char c : f.path) up += c == '/' ? "../" : "";
-  const std::string link_target = up + "blobs/" + target.stored_name(f);
+  const std::string link_target = link_target_of(f.path, target.stored_name(f));
   const detail::FileStatus blob_st = detail::status(blob);
   const bool have_blob = blob_st.exists() && blob_st.is_regular;
   if (!have_blob) {

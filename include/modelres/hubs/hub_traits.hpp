@@ -91,6 +91,17 @@ struct hub_lists_by_commit<
                    decltype(std::declval<H&>().list_files(std::declval<const ModelId&>(), std::declval<HubSnapshot&>()))>>
     : std::true_type {};
 
+// Optional: what a commit records about the revision beyond its file list,
+// asked only when something is to be written (so a current cache never pays
+// for it):
+//   h.revision_details(id, snap) result<void>  fills e.g. snap.created_at (ModelScope's .mv)
+template <class H, class = void>
+struct hub_has_revision_details : std::false_type {};
+template <class H>
+struct hub_has_revision_details<
+    H, std::void_t<decltype(std::declval<H&>().revision_details(std::declval<const ModelId&>(), std::declval<HubSnapshot&>()))>>
+    : std::true_type {};
+
 template <class H, class T>
 struct is_hub_for : std::conjunction<hub_has_options<H>, hub_constructible_from<H, T>, hub_has_snapshot<H>,
                                      hub_has_file_request<H>, hub_has_file_error<H>> {};

@@ -64,28 +64,40 @@ class ModelScopeHub {
     return ep;
   }
 
-  // The revision a request means and its file list: two requests.
-  // `revision` empty means master, as the current client has it (>= 1.33).
+  // The revision a request means and its file list, in one request, as the
+  // newest client asks: the list names each file's commit, all a check of
+  // the cache needs. `revision` empty means master (the client's default
+  // since 1.33). A list the hub refuses is explained through /revisions: no
+  // such model, or which revisions there are.
   result<HubSnapshot> snapshot(const ModelId& id, std::string_view revision) {
     HubSnapshot snap;
     snap.endpoint = endpoint();
-    auto resolved = resolve_revision(id, revision);
-    if (!resolved && resolved.error() == errc::unknown_model) {
-      // A hub that answers only what the newest client asks (it lists files at
-      // `revision or "master"` and never asks for /revisions): the file list
-      // decides whether the model exists.
-      snap.revision = std::string(revision.empty() ? default_revision : revision);
-      auto files = list_files(id, snap.revision);
-      if (!files) return files.error() == errc::unknown_model ? std::move(resolved).error() : std::move(files).error();
-      snap.files = std::move(files).value();
-      return snap;
+    snap.revision = std::string(revision.empty() ? default_revision : revision);
+    auto files = list_files(id, snap.revision);
+    if (!files) {
+      const Error& e = files.error();
+      if (e == errc::unknown_model || e == errc::malformed_response) {
+        auto resolved = resolve_revision(id, snap.revision);
+        if (!resolved && resolved.error() != errc::unknown_model) return std::move(resolved).error();
+      }
+      return std::move(files).error();
     }
-    if (!resolved) return std::move(resolved).error();
-    snap.revision = std::move(resolved.value().first);
-    snap.created_at = resolved.value().second;
-    MODELRES_TRY(files, list_files(id, snap.revision));
-    snap.files = std::move(files);
+    snap.files = std::move(files).value();
     return snap;
+  }
+
+  // What a commit records beyond the file list: when the revision was made
+  // (.mv's CreatedAt), from /revisions. Asked only when something is written.
+  // A hub that answers only what the newest client asks (no /revisions: 404)
+  // leaves it 0, as the newest client, which writes no .mv, would.
+  result<void> revision_details(const ModelId& id, HubSnapshot& snap) {
+    auto resolved = resolve_revision(id, snap.revision);
+    if (!resolved) {
+      if (resolved.error() == errc::unknown_model) return success();
+      return std::move(resolved).error();
+    }
+    snap.created_at = resolved.value().second;
+    return success();
   }
 
   // GET /api/v1/models/{id}/revisions: the branch or tag, and when it was made.

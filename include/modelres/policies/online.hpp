@@ -9,7 +9,8 @@
 //   `unavailable` and the reason; with `strict`, the hub's error is returned.
 // - MODELRES_OFFLINE or HF_HUB_OFFLINE set to 1/true/yes/on, read at each
 //   call: no request at all, the cache alone (hub_check `offline`).
-// - A current cache costs the hub's snapshot requests (ModelScope: two) and no download.
+// - A current cache costs one request (a pinned, verified Hugging Face commit:
+//   none), takes no lock and writes nothing.
 //
 // Writes go where the cache says (prepare_write), under its lock file: where
 // the Python client finds them, under the client's own lock.
@@ -122,13 +123,18 @@ class OnlinePolicy {
             .with_revision(snap.revision);
     detail::select_files(snap, request);
 
+    // A current cache is answered from one look, without the lock: nothing is written.
+    MODELRES_TRY(seen, cache.prepare_write(id));
+    auto plan = cache.plan(seen, snap);
+    if (is_current(plan))
+      if (auto m = current(cache, id, snap, std::move(plan))) return m;
+
     // One process at a time per model, as the Python client does; the second
     // finds the first's files in place.
-    MODELRES_TRY(where, cache.prepare_write(id));
-    auto lock = detail::FileLock::acquire(where.lock_path, options_.fetch.lock_timeout, options_.fetch.cancel);
+    auto lock = detail::FileLock::acquire(seen.lock_path, options_.fetch.lock_timeout, options_.fetch.cancel);
     if (!lock) return std::move(lock).error().with_id(id.str(), snap.revision);
     MODELRES_TRY(target, cache.prepare_write(id));  // again: another process may have filled it meanwhile
-    auto plan = cache.plan(target, snap);
+    plan = cache.plan(target, snap);
     // Files the Python client recorded at this commit: trusted once they hash right.
     for (FileToVerify& v : plan.to_verify) {
       if (detail::file_passes(v.path, v.file.sha256, v.file.git_oid, v.file.size))
@@ -136,7 +142,15 @@ class OnlinePolicy {
       else
         plan.to_download.push_back(std::move(v.file));
     }
+    plan.to_verify.clear();
+    if (is_current(plan))
+      if (auto m = current(cache, id, snap, std::move(plan))) return m;
 
+    // Something will be written: what the commit records beyond the file list.
+    if constexpr (hub_has_revision_details<Hub>::value) {
+      auto details = hub.revision_details(id, snap);
+      if (!details) return unless_network(cache, id, request.revision, std::move(details).error().with_id(id.str(), snap.revision));
+    }
     if (!plan.to_download.empty()) {
       MODELRES_TRYV(cache.begin_download(id, target, snap));
       std::vector<FetchItem> items;
@@ -157,20 +171,7 @@ class OnlinePolicy {
         e.detail = e.reference + ": " + e.detail;
         e.reference = id.str();
         e.revision = snap.revision;
-        const bool network = e == errc::hub_unreachable || e == errc::timed_out || e == errc::transfer_interrupted;
-        if (network) return fall_back(cache, id, request.revision, std::move(e));
-        return e;
-      }
-    }
-    // A cache written until_restart is current too, unless the disk is now
-    // asked for: then the commit syncs what the kernel may not have written yet.
-    const bool needs_sync = plan.unsynced && options_.fetch.durability == Durability::on_disk;
-    if (plan.up_to_date && !needs_sync) {
-      // A current cache: nothing to write (a commit would cost four fsyncs).
-      auto current = cache.locate(id, snap.revision);
-      if (current) {
-        current.value().hub_check = HubCheck::current;
-        return current;
+        return unless_network(cache, id, request.revision, std::move(e));
       }
     }
     auto committed = cache.commit(id, target, snap, options_.fetch.durability);
@@ -179,6 +180,33 @@ class OnlinePolicy {
   }
 
  private:
+  // Nothing to write: every file proven present, and, if the cache was
+  // written until_restart, the disk not asked for now (else the commit syncs).
+  bool is_current(const WritePlan& plan) const {
+    return plan.up_to_date && plan.to_verify.empty() && !(plan.unsynced && options_.fetch.durability == Durability::on_disk);
+  }
+
+  // The current model: as the plan saw it, else as the cache finds it (an
+  // error there sends the resolve on to write the model again).
+  template <class Cache>
+  result<ResolvedModel> current(Cache& cache, const ModelId& id, const HubSnapshot& snap, WritePlan plan) {
+    result<ResolvedModel> m = plan.current.directory.empty() ? cache.locate(id, snap.revision)
+                                                             : result<ResolvedModel>(std::move(plan.current));
+    if (!m) return m;
+    if (m.value().model_id.empty()) m.value().model_id = id.str();
+    m.value().hub_check = HubCheck::current;
+    return m;
+  }
+
+  // A failure of the network mid-way falls back to the cache like a hub that
+  // cannot be asked; any other error is the answer.
+  template <class Cache>
+  result<ResolvedModel> unless_network(Cache& cache, const ModelId& id, const std::string& revision, Error e) {
+    const bool network = e == errc::hub_unreachable || e == errc::timed_out || e == errc::transfer_interrupted;
+    if (network) return fall_back(cache, id, revision, std::move(e));
+    return e;
+  }
+
   // What the hub says the revision is. A hub that lists by commit, over a
   // cache that keeps listings, is asked only what the cache cannot say: a
   // current cache costs the revision request alone, a pinned commit nothing.
