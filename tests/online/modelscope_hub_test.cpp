@@ -258,6 +258,9 @@ TEST_CASE("hub: a hub without /revisions (as the newest client never asks) still
   CHECK(snap.value().revision == "master");
   CHECK(snap.value().created_at == 0);
   CHECK(snap.value().files.size() == 4);
+  // What a commit would add is not there: not an error, the date stays unknown.
+  REQUIRE(hub.revision_details(unet, snap.value()));
+  CHECK(snap.value().created_at == 0);
   auto absent = hub.snapshot(ModelId{"iic", "absent"}, "");
   REQUIRE_FALSE(absent);
   CHECK(absent.error() == errc::unknown_model);
