@@ -12,12 +12,23 @@
 //   0 resolved   2 usage   3 invalid reference   4 not found   5 incomplete
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
 //   9 network   10 cancelled   11 the hub refused or answered wrongly
+//
+// Built twice from this file: `modelres`, which links no network library, does
+// everything that needs no network (--help, --version, ls, resolve of a path,
+// --local-only or with the offline switch on), so those start as fast as a
+// LocalOnly program; for the rest it execs `modelres-online` from its own
+// directory, the same program with OnlinePolicy and libcurl
+// (MODELRES_CLI_NETWORK defined).
 #include <modelres/modelres.hpp>
+#ifdef MODELRES_CLI_NETWORK
 #include <modelres/hubs/huggingface_hub.hpp>
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
+#endif
 
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -150,6 +161,7 @@ OfflineRouter offline_router(const Request& req) {
                        HuggingFaceOffline(modelres::HuggingFaceCache(req.cache_dir)), req.hub);
 }
 
+#ifdef MODELRES_CLI_NETWORK
 // One model id, online, on the hub it was routed to.
 template <class Hub, class Cache>
 modelres::result<modelres::ResolvedModel> resolve_online(const std::string& id, const modelres::ResolveOptions& options,
@@ -167,6 +179,14 @@ modelres::result<modelres::ResolvedModel> resolve_online(const std::string& id, 
   return r;
 }
 
+#endif
+
+// Whether a resolve needs the hub: not for a path, --local-only or the offline switch.
+bool needs_network(const std::string& reference, const Request& req) {
+  return !req.local_only && modelres::classify_reference(reference) != modelres::reference_kind::path &&
+         !modelres::detail::offline_switch();
+}
+
 modelres::result<modelres::ResolvedModel> resolve_one(const std::string& reference, const Request& req, bool show_progress) {
   modelres::ResolveOptions options;
   options.revision = req.revision;
@@ -175,16 +195,47 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   OfflineRouter offline = offline_router(req);
   auto routed = offline.route(reference);
   if (!routed) return std::move(routed).error();
-  // Paths never need a hub; --local-only never asks one.
-  if (req.local_only || modelres::classify_reference(reference) == modelres::reference_kind::path)
-    return offline.resolve(reference, options);
+  if (!needs_network(reference, req)) {
+    auto r = offline.resolve(reference, options);
+    // As OnlinePolicy says it: the hub was not asked because the switch is on.
+    const char* offline_switch = modelres::detail::offline_switch();
+    if (r && offline_switch && !req.local_only && modelres::classify_reference(reference) != modelres::reference_kind::path) {
+      r.value().hub_check = modelres::HubCheck::offline;
+      r.value().hub_check_reason = std::string(offline_switch) + " is set";
+    }
+    return r;
+  }
+#ifdef MODELRES_CLI_NETWORK
   const std::string id(routed.value().second);
   if (routed.value().first == modelres::Hub::huggingface)
     return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, modelres::HuggingFaceCache(req.cache_dir),
                                                                              req, show_progress);
   return resolve_online<modelres::ModelScopeHub<modelres::CurlTransport>>(id, options, modelres::ModelScopeCache(req.cache_dir),
                                                                           req, show_progress);
+#else
+  (void)show_progress;  // main() hands every resolve that needs the hub to modelres-online
+  return modelres::Error(modelres::errc::unsupported_reference, reference, "this program does not reach a hub");
+#endif
 }
+
+#ifndef MODELRES_CLI_NETWORK
+// Runs modelres-online, from this program's own directory, with the same
+// arguments; returns only if it cannot be started.
+int run_network_program(char** argv, const Request& req, const std::string& reference) {
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self);
+  std::string dir = n > 0 ? std::string(self, static_cast<std::size_t>(n)) : std::string(argv[0]);
+  dir = dir.find('/') == std::string::npos ? std::string(".") : dir.substr(0, dir.rfind('/'));
+  const std::string program = dir + "/modelres-online";
+  ::execv(program.c_str(), argv);
+  const std::error_code ec(errno, std::generic_category());
+  return report(modelres::Error(modelres::errc::io_error, reference,
+                                "cannot run " + program + ", the part of modelres that reaches the hub (install it beside modelres, "
+                                "or use --local-only)")
+                    .with_cause(ec),
+                req.as_json);
+}
+#endif
 
 int resolve_command(const std::string& reference, const Request& req) {
   return report(resolve_one(reference, req, !req.as_json && ::isatty(2)), req.as_json);
@@ -328,6 +379,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? ok : usage;
   }
 
+#ifndef MODELRES_CLI_NETWORK
+  if (download->parsed() || (resolve->parsed() && needs_network(reference, req)))
+    return run_network_program(argv, req, download->parsed() ? models.front() : reference);
+#endif
   if (resolve->parsed()) return resolve_command(reference, req);
   if (download->parsed()) return download_command(models, req);
   return ls_command(req);

@@ -28,7 +28,7 @@ vcpkg_cmake_config_fixup(CONFIG_PATH share/cmake/modelres)
 vcpkg_fixup_pkgconfig()
 
 if("tools" IN_LIST FEATURES)
-    vcpkg_copy_tools(TOOL_NAMES modelres AUTO_CLEAN)
+    vcpkg_copy_tools(TOOL_NAMES modelres modelres-online AUTO_CLEAN)
 endif()
 
 # The licence and the program's page go where vcpkg puts them, not where a system install does.

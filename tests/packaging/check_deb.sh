@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the .deb of the modelres program as a user meets it: its fields and
-# files, then installs it with apt-get, runs `modelres --version` and an offline
-# resolve from /usr/bin, and removes it again (unless it was installed before).
+# files, then installs it with apt-get, runs `modelres --version`, an offline
+# resolve and an online one (through modelres-online) from /usr/bin, and
+# removes it again (unless it was installed before).
 #
 #   tests/packaging/check_deb.sh path/to/modelres_VERSION_ARCH.deb
 set -euo pipefail
@@ -18,7 +19,7 @@ for dep in libcurl4 libssl3 libstdc++6 libc6; do
   grep -qxF "$dep" <<<"$depends" || fail "Depends lacks $dep: $(field Depends)"
 done
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/bin/modelres ./usr/share/doc/modelres/copyright ./usr/share/doc/modelres/cli.md; do
+for f in ./usr/bin/modelres ./usr/bin/modelres-online ./usr/share/doc/modelres/copyright ./usr/share/doc/modelres/cli.md; do
   grep -qx "$f" <<<"$contents" || fail "$f is not in the package"
 done
 grep -q '^./usr/include\|^./usr/share/cmake' <<<"$contents" && fail "the program's package carries library files"
@@ -37,4 +38,8 @@ out=$(/usr/bin/modelres resolve acme/tiny --local-only --cache-dir "$cache")
 rc=0
 MODELRES_OFFLINE=1 /usr/bin/modelres resolve acme/absent --cache-dir "$cache" 2>/dev/null || rc=$?
 [ "$rc" = 4 ] || fail "a model never cached exited $rc, not 4 (not found)"
-echo "deb: modelres $version installed with apt-get; --version and an offline resolve ran from /usr/bin"
+# An online resolve goes through modelres-online: the hub out of reach, the cached copy is served, said so.
+err=$(/usr/bin/modelres resolve acme/tiny --cache-dir "$cache" --endpoint http://127.0.0.1:9 2>&1 >/dev/null) \
+  || fail "an online resolve with the hub out of reach failed: $err"
+grep -q "the hub could not be asked" <<<"$err" || fail "an online resolve did not reach modelres-online: '$err'"
+echo "deb: modelres $version installed with apt-get; --version, an offline and an online resolve ran from /usr/bin"

@@ -228,3 +228,34 @@ TEST_CASE("demo: every outcome as expected", "[cli][demo]") {
   CHECK(demo.out.find("error not_cached (7)") != std::string::npos);
 }
 #endif
+
+TEST_CASE("cli: modelres alone serves everything offline, and names the missing modelres-online for the rest", "[cli]") {
+  // Without the network program beside it (a copy in a directory of its own).
+  TempDir bin, root;
+  const fs::path alone = bin.path() / "modelres";
+  fs::copy_file(cli, alone);
+  const fs::path dir = testing::lay_out_classic(root.path() / "models" / unet);
+  const std::map<std::string, std::string> quiet{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}};
+
+  auto local = run_command({alone.native(), "resolve", unet, "--local-only", "--cache-dir", root.str()}, quiet);
+  CHECK(local.status == 0);
+  CHECK(local.out == dir.native() + "\n");
+  auto listed = run_command({alone.native(), "ls", "--cache-dir", root.str()}, quiet);
+  CHECK(listed.status == 0);
+  CHECK(listed.out.find(unet) != std::string::npos);
+  // The offline switch: served, and said to be offline, as OnlinePolicy says it.
+  auto switched = run_command({alone.native(), "resolve", unet, "--json", "--cache-dir", root.str()}, {{"MODELRES_OFFLINE", "1"}});
+  CHECK(switched.status == 0);
+  const auto j = nlohmann::json::parse(switched.out);
+  CHECK(j["hub_check"] == "offline");
+  CHECK(j["hub_check_reason"] == "MODELRES_OFFLINE is set");
+
+  auto online = run_command({alone.native(), "resolve", unet, "--cache-dir", root.str(), "--endpoint", "http://127.0.0.1:9"}, quiet);
+  CHECK(online.status == 8);
+  CHECK(online.out.empty());
+  CHECK(online.err.find("cannot run " + bin.str() + "/modelres-online") != std::string::npos);
+  CHECK(online.err.find("No such file or directory") != std::string::npos);
+  auto download = run_command({alone.native(), "download", unet, "--cache-dir", root.str()}, quiet);
+  CHECK(download.status == 8);
+  CHECK(download.err.find("modelres-online") != std::string::npos);
+}

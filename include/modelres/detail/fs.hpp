@@ -261,6 +261,14 @@ inline bool environment_flag(const char* name) {
 }
 
 // $HOME, else the password database; empty if neither knows.
+// The offline switch users already set, read at each call: the name of the
+// variable that is on, or null.
+inline const char* offline_switch() {
+  for (const char* name : {"MODELRES_OFFLINE", "HF_HUB_OFFLINE"})
+    if (environment_flag(name)) return name;
+  return nullptr;
+}
+
 inline std::string home_directory() {
   std::string home = environment("HOME");
   if (!home.empty()) return home;

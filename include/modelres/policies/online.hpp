@@ -53,13 +53,6 @@ using OnlineOptions = BasicOnlineOptions<ModelScopeHubOptions>;
 
 namespace detail {
 
-// The offline switch users already set, read at each call.
-inline const char* offline_switch() {
-  for (const char* name : {"MODELRES_OFFLINE", "HF_HUB_OFFLINE"})
-    if (environment_flag(name)) return name;
-  return nullptr;
-}
-
 // The client's pattern rule (_download_file_lists): fnmatch with '*'
 // matching '/', no backslash escapes; "dir/" means "dir/*".
 inline bool matches_any(const std::string& path, const std::vector<std::string>& patterns) {
