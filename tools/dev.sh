@@ -97,6 +97,7 @@ case "${1:-}" in
     # The download rows have fixed iterations: one pass of each, about 30 s, so the curl and
     # openssl references are known to run on a fresh machine too.
     build/gcc-cxx17/benchmarks/modelres_download_benchmarks --benchmark_min_time=0.05
+    build/gcc-cxx17/benchmarks/modelres_process_benchmarks --benchmark_min_time=0.05
     fuzz pickle tests/fixtures/pickles/*.pkl
     fuzz json tests/fixtures/json/*.json
     fuzz hf_hub tests/fixtures/hf_api/*
