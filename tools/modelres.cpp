@@ -181,10 +181,9 @@ modelres::result<modelres::ResolvedModel> resolve_online(const std::string& id, 
 
 #endif
 
-// Whether a resolve needs the hub: not for a path, --local-only or the offline switch.
-bool needs_network(const std::string& reference, const Request& req) {
-  return !req.local_only && modelres::classify_reference(reference) != modelres::reference_kind::path &&
-         !modelres::detail::offline_switch();
+// Whether a resolve would ask the hub, the offline switch aside: not for a path or --local-only.
+bool asks_hub(const std::string& reference, const Request& req) {
+  return !req.local_only && modelres::classify_reference(reference) != modelres::reference_kind::path;
 }
 
 modelres::result<modelres::ResolvedModel> resolve_one(const std::string& reference, const Request& req, bool show_progress) {
@@ -195,11 +194,11 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   OfflineRouter offline = offline_router(req);
   auto routed = offline.route(reference);
   if (!routed) return std::move(routed).error();
-  if (!needs_network(reference, req)) {
-    auto r = offline.resolve(reference, options);
+  if (!asks_hub(reference, req)) return offline.resolve(reference, options);
+  if (const char* offline_switch = modelres::detail::offline_switch()) {
     // As OnlinePolicy says it: the hub was not asked because the switch is on.
-    const char* offline_switch = modelres::detail::offline_switch();
-    if (r && offline_switch && !req.local_only && modelres::classify_reference(reference) != modelres::reference_kind::path) {
+    auto r = offline.resolve(reference, options);
+    if (r) {
       r.value().hub_check = modelres::HubCheck::offline;
       r.value().hub_check_reason = std::string(offline_switch) + " is set";
     }
@@ -219,6 +218,11 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
 }
 
 #ifndef MODELRES_CLI_NETWORK
+// Whether a resolve needs the network: it asks the hub, and the offline switch is off.
+bool needs_network(const std::string& reference, const Request& req) {
+  return asks_hub(reference, req) && !modelres::detail::offline_switch();
+}
+
 // Runs modelres-online, from this program's own directory, with the same
 // arguments; returns only if it cannot be started.
 int run_network_program(char** argv, const Request& req, const std::string& reference) {

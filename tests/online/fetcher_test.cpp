@@ -4,9 +4,6 @@
 #include <modelres/hubs/modelscope_hub.hpp>
 #include <modelres/transports/curl_transport.hpp>
 
-#include <sys/mount.h>
-#include <sched.h>
-
 #include <atomic>
 #include <string>
 
@@ -308,8 +305,7 @@ TEST_CASE("fetch: a full disk is disk_full, and nothing half-written is visible"
   TempDir tiny;
   // The hub starts in the child: forking while its threads run could leave
   // the child a lock one of them held.
-  const int code = testing::run_in_mount_namespace([&] {
-    if (::mount("tmpfs", tiny.path().c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+  const int code = testing::run_on_128k_disk(tiny.path(), [&] {
     TestHub server;
     server.add(testing::unet_on_hub());
     server.start();

@@ -7,7 +7,6 @@
 #include <modelres/transports/curl_transport.hpp>
 
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -506,8 +505,7 @@ TEST_CASE("hf online: a full disk is disk_full, and the half-written snapshot is
   TempDir tiny;
   // The hub starts in the child: forking while its threads run could leave
   // the child a lock one of them held. 128 KiB holds the metadata, not the 200 kB weights.
-  const int code = testing::run_in_mount_namespace([&] {
-    if (::mount("tmpfs", tiny.path().c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+  const int code = testing::run_on_128k_disk(tiny.path(), [&] {
     HfTestHub hub;
     hub.add(testing::tiny_bert_on_hub());
     hub.start();

@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -498,8 +497,7 @@ TEST_CASE("online: a full disk is disk_full, and the half-written model is never
   TempDir tiny;
   // The hub starts in the child (forking while its threads run could leave
   // the child a lock one of them held). 128 KiB holds the small files, not the 300 kB weights.
-  const int code = testing::run_in_mount_namespace([&] {
-    if (::mount("tmpfs", tiny.path().c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+  const int code = testing::run_on_128k_disk(tiny.path(), [&] {
     TestHub hub;
     hub.add(testing::unet_on_hub());
     hub.start();

@@ -170,6 +170,17 @@ int run_in_mount_namespace(Fn fn) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+// Runs `fn` in a child process with a 128 KiB tmpfs mounted on `where`, in a
+// private mount namespace (the mount vanishes with it): a disk that fills up
+// for real. Returns fn's exit status, or 90 if the mount failed. Needs root.
+template <class Fn>
+int run_on_128k_disk(const std::filesystem::path& where, Fn fn) {
+  return run_in_mount_namespace([&] {
+    if (::mount("tmpfs", where.c_str(), "tmpfs", 0, "size=128k") != 0) return 90;
+    return fn();
+  });
+}
+
 // Starts a command with its stdout and stderr into files, the environment
 // changed by `env` (an empty value unsets). Everything is prepared before the
 // fork and the child only opens, dup2()s and execs: safe while other threads

@@ -217,7 +217,7 @@ class ModelScopeCache {
     m.directory = dir;
     m.model_id = id.str();
     m.revision = snapshot.revision;
-    m.layout = target.layout.empty() ? std::string(detail::modelscope::layout_models) : target.layout;
+    m.layout = target.layout;
     m.completeness = Completeness::verified;
     return m;
   }

@@ -114,8 +114,12 @@ inline result<void> commit_in_order(const ModelId& id, const HubSnapshot& snapsh
   for (const MetadataFile& m : metadata) {
     MODELRES_TRYV(write(m.path, m.bytes));
   }
-  const std::string boot = sync ? std::string() : current_boot_id();
-  return write(manifest_path, write_manifest(id.str(), snapshot, false, sync ? std::string() : boot.empty() ? "-" : boot));
+  std::string unsynced_boot;  // empty: synced; "-" when the boot cannot be told, which no later boot matches
+  if (!sync) {
+    unsynced_boot = current_boot_id();
+    if (unsynced_boot.empty()) unsynced_boot = "-";
+  }
+  return write(manifest_path, write_manifest(id.str(), snapshot, false, unsynced_boot));
 }
 
 }  // namespace modelres::detail

@@ -95,18 +95,30 @@ inline std::string link_target_of(const std::string& path, const std::string& bl
   return up + "blobs/" + blob_name;
 }
 
+// The first directory from the snapshot down to `path`'s parent that is a
+// link, or empty if none is. `checked`, if given, holds directories already
+// found not to be links (each is then looked at once over many paths).
+inline std::string linked_directory_on_the_way(const std::string& snapshot_dir, const std::string& path,
+                                               std::unordered_set<std::string>* checked = nullptr) {
+  std::size_t slash = 0;  // 0: the snapshot directory itself
+  do {
+    std::string dir = slash == 0 ? snapshot_dir : snapshot_dir + "/" + path.substr(0, slash);
+    if (!checked || !checked->count(dir)) {
+      if (is_symlink(dir)) return dir;
+      if (checked) checked->insert(std::move(dir));
+    }
+    slash = path.find('/', slash + 1);
+  } while (slash != std::string::npos);
+  return {};
+}
+
 // Whether snapshots/<commit>/<path> is what a commit leaves there, with the
 // size listed: the relative link to its blob, or (no-symlink layout) a plain
 // file; and no directory on the way is a link. A readlink and a stat per
 // file; each directory once (`checked_dirs`, over a whole plan).
 inline bool entry_holds(const std::string& snapshot_dir, const std::string& path, const std::string& blob_path,
                         const std::string& blob_name, std::uint64_t size, std::unordered_set<std::string>& checked_dirs) {
-  for (std::size_t slash = 0; slash != std::string::npos; slash = path.find('/', slash + 1)) {
-    std::string dir = slash == 0 ? snapshot_dir : snapshot_dir + "/" + path.substr(0, slash);
-    if (checked_dirs.count(dir)) continue;
-    if (is_symlink(dir)) return false;
-    checked_dirs.insert(std::move(dir));
-  }
+  if (!linked_directory_on_the_way(snapshot_dir, path, &checked_dirs).empty()) return false;
   const std::string entry = snapshot_dir + "/" + path;
   char target[4096];
   const ssize_t n = ::readlink(entry.c_str(), target, sizeof target);

@@ -56,13 +56,8 @@ inline result<void> check_writable(const ModelId& id, const WriteTarget& target,
 // No directory on the way from the snapshot to `path` may be a link: a
 // link planted in a shared cache must not redirect our writes.
 inline result<void> check_no_links_below(const ModelId& id, const std::string& snapshot_dir, const std::string& relative) {
-  std::string dir = snapshot_dir;
-  if (detail::is_symlink(dir)) return Error(errc::unsafe_metadata, id.str(), dir + " is a link; nothing is written through it");
-  for (std::size_t slash = relative.find('/'); slash != std::string::npos; slash = relative.find('/', slash + 1)) {
-    dir = snapshot_dir + "/" + relative.substr(0, slash);
-    if (detail::is_symlink(dir))
-      return Error(errc::unsafe_metadata, id.str(), dir + " is a link; nothing is written through it");
-  }
+  const std::string linked = linked_directory_on_the_way(snapshot_dir, relative);
+  if (!linked.empty()) return Error(errc::unsafe_metadata, id.str(), linked + " is a link; nothing is written through it");
   return success();
 }
 

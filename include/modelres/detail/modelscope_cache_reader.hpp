@@ -106,6 +106,22 @@ inline bool is_partial_download(std::string_view name) {
   return ends_with(".incomplete") || ends_with(".parallel_tmp");
 }
 
+// A directory a probe looks in (`st` its status): not_cached, with the
+// verdict, unless it is one; an unreadable one is noted.
+inline result<void> require_probed_directory(const std::string& dir, const FileStatus& st, std::vector<Probe>& probes,
+                                             ProbeNotes& notes) {
+  if (!st.exists()) {
+    if (st.error == std::errc::permission_denied) notes.permission_problem = true;
+    probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
+    return Error(errc::not_cached, {});
+  }
+  if (!st.is_directory) {
+    probes.push_back({dir, "not a directory"});
+    return Error(errc::not_cached, {});
+  }
+  return success();
+}
+
 // Looks in snapshots/REV. not_cached means "nothing here, go on".
 inline result<ResolvedModel> probe_snapshot(const std::string& snapshots, std::string_view revision,
                                             std::vector<Probe>& probes, ProbeNotes& notes) {
@@ -138,15 +154,7 @@ inline result<ResolvedModel> probe_snapshot(const std::string& snapshots, std::s
   } else {
     st = detail::status(dir);
   }
-  if (!st.exists()) {
-    if (st.error == std::errc::permission_denied) notes.permission_problem = true;
-    probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
-    return Error(errc::not_cached, {});
-  }
-  if (!st.is_directory) {
-    probes.push_back({dir, "not a directory"});
-    return Error(errc::not_cached, {});
-  }
+  MODELRES_TRYV(require_probed_directory(dir, st, probes, notes));
   std::vector<detail::WalkedFile> files;
   if (auto ec = detail::walk_files(dir, files)) {
     probes.push_back({dir, "cannot be read: " + ec.message()});
@@ -393,16 +401,7 @@ inline result<ResolvedModel> probe_classic(const std::string& dir, const char* l
   const std::error_code msc_error = detail::read_file(msc_path, bytes, max_metadata_bytes);
   const bool has_msc = !msc_error;
   if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
-    const detail::FileStatus st = detail::status(dir);
-    if (!st.exists()) {
-      if (st.error == std::errc::permission_denied) notes.permission_problem = true;
-      probes.push_back({dir, st.missing() ? "does not exist" : st.error.message()});
-      return Error(errc::not_cached, {});
-    }
-    if (!st.is_directory) {
-      probes.push_back({dir, "not a directory"});
-      return Error(errc::not_cached, {});
-    }
+    MODELRES_TRYV(require_probed_directory(dir, detail::status(dir), probes, notes));
     bytes.clear();
   } else if (msc_error) {
     probes.push_back({msc_path, "cannot be read: " + msc_error.message()});
