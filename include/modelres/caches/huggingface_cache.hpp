@@ -327,14 +327,7 @@ class HuggingFaceCache {
     p.up_to_date = vouched && in_manifest == snapshot.files.size() && m.snapshot.files.size() == snapshot.files.size() &&
                    detail::huggingface::ref_names(target.model_dir, snapshot);
     p.unsynced = vouched && !m.unsynced_boot.empty();
-    if (p.up_to_date) {
-      p.current.directory = snapshot_dir;
-      p.current.revision = snapshot.revision;
-      p.current.commit = snapshot.commit;
-      p.current.layout = layout;
-      p.current.completeness = Completeness::verified;
-      for (const HubFile& f : snapshot.files) p.current.files.push_back({f.path, snapshot.commit, f.size});
-    }
+    if (p.up_to_date) p.current = as_committed(snapshot_dir, snapshot);
     return p;
   }
 
@@ -366,9 +359,17 @@ class HuggingFaceCache {
     if (!detail::status(tag).exists()) metadata.push_back({tag, detail::huggingface::cachedir_tag});
     MODELRES_TRYV(detail::commit_in_order(id, snapshot, durability, files, directories, metadata,
                                           detail::huggingface::manifest_path(target.model_dir, snapshot.commit)));
+    ResolvedModel m = as_committed(snapshot_dir, snapshot);
+    m.model_id = id.str();
+    return m;
+  }
+
+ private:
+  // The snapshot as a commit leaves it (what commit() returns, and plan()
+  // when the cache is already current): every file, verified.
+  static ResolvedModel as_committed(const std::string& snapshot_dir, const HubSnapshot& snapshot) {
     ResolvedModel m;
     m.directory = snapshot_dir;
-    m.model_id = id.str();
     m.revision = snapshot.revision;
     m.commit = snapshot.commit;
     m.layout = layout;
@@ -377,7 +378,6 @@ class HuggingFaceCache {
     return m;
   }
 
- private:
   std::filesystem::path explicit_root_;
 };
 

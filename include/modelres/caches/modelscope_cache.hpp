@@ -175,13 +175,7 @@ class ModelScopeCache {
     p.up_to_date = p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
                    target.manifest_revision == snapshot.revision;
     p.unsynced = target.manifest_unsynced;
-    if (p.up_to_date) {
-      p.current.directory = target.model_dir;
-      p.current.revision = snapshot.revision;
-      p.current.layout = target.layout;
-      p.current.completeness = Completeness::verified;
-      for (const HubFile& f : snapshot.files) p.current.files.push_back({f.path, f.revision, f.size});
-    }
+    if (p.up_to_date) p.current = as_committed(target, snapshot);
     return p;
   }
 
@@ -201,11 +195,9 @@ class ModelScopeCache {
     MODELRES_TRYV(refuse_bookkeeping_names(id, snapshot));
     std::vector<detail::pickle::StringDict> records;
     std::vector<std::string> files;
-    ResolvedModel m;
     for (const HubFile& f : snapshot.files) {
       records.push_back({{"Path", f.path}, {"Revision", f.revision}});
       files.push_back(target.file(f.path));
-      m.files.push_back({f.path, f.revision, f.size});
     }
     const std::string& dir = target.model_dir;
     MODELRES_TRYV(detail::commit_in_order(
@@ -214,11 +206,8 @@ class ModelScopeCache {
          {dir + "/.mdl", detail::pickle::Writer::dict_only({{"id", id.owner + "/" + escape_name(id.name)}})},
          {dir + "/.mv", "Revision:" + snapshot.revision + ",CreatedAt:" + std::to_string(snapshot.created_at)}},
         dir + "/" + detail::manifest_name));
-    m.directory = dir;
+    ResolvedModel m = as_committed(target, snapshot);
     m.model_id = id.str();
-    m.revision = snapshot.revision;
-    m.layout = target.layout;
-    m.completeness = Completeness::verified;
     return m;
   }
 
@@ -357,6 +346,18 @@ class ModelScopeCache {
   static std::string unescape_name(std::string_view name) { return detail::modelscope::unescape_name(name); }
 
  private:
+  // The model as a commit leaves it (what commit() returns, and plan() when
+  // the cache is already current): every file of the snapshot, verified.
+  static ResolvedModel as_committed(const WriteTarget& target, const HubSnapshot& snapshot) {
+    ResolvedModel m;
+    m.directory = target.model_dir;
+    m.revision = snapshot.revision;
+    m.layout = target.layout;
+    m.completeness = Completeness::verified;
+    for (const HubFile& f : snapshot.files) m.files.push_back({f.path, f.revision, f.size});
+    return m;
+  }
+
   // A hub file named like the bookkeeping would overwrite it: a hostile .msc
   // is a pickle the Python client would load. Refused before anything is written.
   static result<void> refuse_bookkeeping_names(const ModelId& id, const HubSnapshot& snapshot) {

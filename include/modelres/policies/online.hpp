@@ -120,7 +120,7 @@ class OnlinePolicy {
     MODELRES_TRY(seen, cache.prepare_write(id));
     auto plan = cache.plan(seen, snap);
     if (is_current(plan))
-      if (auto m = current(cache, id, snap, std::move(plan))) return m;
+      if (auto m = current(cache, id, snap, plan)) return m;
 
     // One process at a time per model, as the Python client does; the second
     // finds the first's files in place.
@@ -137,7 +137,7 @@ class OnlinePolicy {
     }
     plan.to_verify.clear();
     if (is_current(plan))
-      if (auto m = current(cache, id, snap, std::move(plan))) return m;
+      if (auto m = current(cache, id, snap, plan)) return m;
 
     // Something will be written: what the commit records beyond the file list.
     if constexpr (hub_has_revision_details<Hub>::value) {
@@ -179,10 +179,11 @@ class OnlinePolicy {
     return plan.up_to_date && plan.to_verify.empty() && !(plan.unsynced && options_.fetch.durability == Durability::on_disk);
   }
 
-  // The current model: as the plan saw it, else as the cache finds it (an
-  // error there sends the resolve on to write the model again).
+  // The current model: as the plan saw it (taken from plan.current; the rest
+  // of the plan stays usable), else as the cache finds it (an error there
+  // sends the resolve on to write the model again).
   template <class Cache>
-  result<ResolvedModel> current(Cache& cache, const ModelId& id, const HubSnapshot& snap, WritePlan plan) {
+  result<ResolvedModel> current(Cache& cache, const ModelId& id, const HubSnapshot& snap, WritePlan& plan) {
     result<ResolvedModel> m = plan.current.directory.empty() ? cache.locate(id, snap.revision)
                                                              : result<ResolvedModel>(std::move(plan.current));
     if (!m) return m;
