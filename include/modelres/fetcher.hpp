@@ -26,7 +26,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -333,7 +332,7 @@ class Fetcher {
         write_error = std::make_error_code(std::errc::message_size);  // more bytes than listed
         return false;
       }
-      if (auto ec = write_all(fd, chunk)) {
+      if (auto ec = detail::write_all(fd, chunk)) {
         write_error = ec;
         return false;
       }
@@ -398,18 +397,6 @@ class Fetcher {
   }
 
   static std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
-
-  static std::error_code write_all(int fd, std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return detail::last_error();
-      }
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return {};
-  }
 
   TransportFactory make_transport_;
   StatusError status_error_;

@@ -161,6 +161,19 @@ inline std::error_code make_directories(const std::string& path) {
   return {};
 }
 
+// Writes all of `bytes` to `fd`, through short writes and EINTR.
+inline std::error_code write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return last_error();
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return {};
+}
+
 // Writes a whole file under a temporary name in the same directory, syncs it
 // (unless `sync` is false), and renames it over `path`: readers see the old
 // file or the new one, never a part. A file that is replaced keeps its
@@ -173,15 +186,7 @@ inline std::error_code write_file_atomically(const std::string& path, std::strin
   std::error_code ec;
   struct stat replaced;
   if (::stat(path.c_str(), &replaced) == 0 && ::fchmod(fd, replaced.st_mode & 07777) != 0) ec = last_error();
-  while (!ec && !bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ec = last_error();
-      break;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
+  if (!ec) ec = write_all(fd, bytes);
   if (!ec && sync && ::fsync(fd) != 0) ec = last_error();
   ::close(fd);
   if (!ec && ::rename(tmp.c_str(), path.c_str()) != 0) ec = last_error();
@@ -227,16 +232,7 @@ inline std::error_code copy_file(const std::string& from, const std::string& to)
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) ec = last_error();
     if (got <= 0) break;
-    for (ssize_t off = 0; off < got;) {
-      const ssize_t put = ::write(out, buf.data() + off, static_cast<std::size_t>(got - off));
-      if (put < 0 && errno == EINTR) continue;
-      if (put < 0) {
-        ec = last_error();
-        break;
-      }
-      off += put;
-    }
-    if (ec) break;
+    if ((ec = write_all(out, std::string_view(buf.data(), static_cast<std::size_t>(got))))) break;
   }
   ::close(in);
   ::close(out);
