@@ -4,14 +4,26 @@
 // streams (no second read), is checked against the size and the hash the hub
 // listed (sha256, or the git blob id), then renamed to FINAL_DIR/name: nothing
 // partial is ever visible under a final name. `name` is the file's path in the
-// model, or the cache's own name for it (Hugging Face's blobs/<etag>). With Durability::on_disk, writeback starts at once and
-// waiting for the disk is left to whoever declares the set complete
-// (each cache's commit syncs every file before it writes the manifest), so
-// disk and network overlap. An interrupted file resumes, in this run or the
-// next, with Range: only a 206 whose Content-Range starts where the partial file
-// ends is appended to; a 200 restarts the file from zero. Failed attempts back
-// off exponentially and honour Retry-After (or a RateLimit reset). Files download in parallel (one
+// model, or the cache's own name for it (Hugging Face's blobs/<etag>). With
+// Durability::on_disk, writeback starts at once and waiting for the disk is
+// left to whoever declares the set complete (each cache's commit syncs every
+// file before it writes the manifest), so disk and network overlap. An
+// interrupted file resumes, in this run or the next, with Range: only a 206
+// whose Content-Range starts where the partial file ends is appended to; a 200
+// restarts the file from zero. Failed attempts back off exponentially and
+// honour Retry-After (or a RateLimit reset). Files download in parallel (one
 // transport each), and a progress callback sees bytes per file and in total.
+//
+// A file larger than FetchOptions::ranged_threshold, with a listed hash, is
+// fetched as byte ranges over every free connection (a CDN or proxy that caps
+// each connection would cap a one-stream download of a 50 GB file): ranges
+// land in place in PARTIAL_DIR/name.ranges.incomplete, a journal beside it
+// (detail/range_journal.hpp) lets each range resume in the next run, and a
+// hasher follows the prefix written without a gap, so the whole file's hash is
+// checked before it is renamed into place. Only a 206 with exactly the asked
+// Content-Range and an unchanged ETag is written; a server that answers
+// otherwise gets the file in one stream instead. All the transfers of one
+// fetch, whole files and ranges, share FetchOptions::parallel connections.
 //
 // A file may name a lock file another process (the Python client) takes to
 // fetch the same bytes: it is held while the file is fetched, and a final file
@@ -27,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -41,6 +54,7 @@
 #include "detail/digest.hpp"
 #include "detail/file_lock.hpp"
 #include "detail/fs.hpp"
+#include "detail/range_journal.hpp"
 #include "durability.hpp"
 #include "error.hpp"
 #include "result.hpp"
@@ -65,7 +79,10 @@ struct FetchProgress {
 };
 
 struct FetchOptions {
-  unsigned parallel = 4;
+  unsigned parallel = 8;  // connections at once, across all files and the ranges of large ones
+  // Larger files with a listed hash are fetched as byte ranges over the free
+  // connections (each range at least a quarter of this); 0: every file in one stream.
+  std::uint64_t ranged_threshold = std::uint64_t(64) << 20;
   unsigned max_attempts = 5;
   std::chrono::milliseconds backoff{500};            // first wait; doubles each attempt
   std::chrono::milliseconds max_backoff{30000};
@@ -102,14 +119,17 @@ class Fetcher {
     for (const auto& i : items) total_size_ += i.size;
     std::vector<std::optional<Error>> errors(items.size());
     std::atomic<std::size_t> next{0};
+    connections_ = std::max(1u, options_.parallel);
+    const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(connections_, items.size()));
+    busy_ = workers;  // each worker holds a connection until the list is done; ranges use the rest
     const auto work = [&] {
       Transport transport = make_transport_();
       for (std::size_t i = next++; i < items.size(); i = next++) {
         auto r = fetch_one(transport, items[i], final_dir, partial_dir);
         if (!r) errors[i] = std::move(r).error();
       }
+      give_connection();
     };
-    const unsigned workers = static_cast<unsigned>(std::min<std::size_t>(std::max(1u, options_.parallel), items.size()));
     std::vector<std::thread> threads;
     for (unsigned w = 1; w < workers; ++w) threads.emplace_back(work);
     if (workers > 0) work();
@@ -207,6 +227,7 @@ class Fetcher {
       const bool checkable = !item.sha256.empty() || !item.git_oid.empty();
       if (checkable && st.exists() && st.is_regular && st.size == item.size &&
           detail::file_passes(final_path, item.sha256, item.git_oid, item.size)) {
+        forget_ranges(partial_dir + "/" + name);
         report(item, item.size, item.size);
         return success();
       }
@@ -219,16 +240,24 @@ class Fetcher {
         return file_system_error(final_path, ec, "cannot create");
       return success();
     }
+    const std::string stem = partial_dir + "/" + name;
+    std::uint64_t counted = 0;  // bytes of this file already reported to progress
+    if (in_ranges(item)) {
+      // No answer: the server does not serve ranges as asked; one stream from the start.
+      if (auto ranged = fetch_in_ranges(transport, item, stem, final_path, counted)) return std::move(*ranged);
+    }
     std::optional<Error> last;
     std::chrono::milliseconds retry_after{0};  // the hub's Retry-After on the last refusal
-    std::uint64_t counted = 0;                 // bytes of this file already reported to progress
     for (unsigned attempt = 1; attempt <= options_.max_attempts; ++attempt) {
       if (attempt > 1) {
         if (retry_after > options_.max_retry_after) return std::move(*last);
         if (!wait_before_retry(attempt - 1, retry_after)) return Error(errc::cancelled, item.path, "cancelled");
       }
       Attempt a = attempt_once(transport, item, partial_path, final_path, counted);
-      if (a.outcome == Attempt::Outcome::done) return success();
+      if (a.outcome == Attempt::Outcome::done) {
+        forget_ranges(stem);  // an earlier run's ranges of this file, now useless
+        return success();
+      }
       if (a.outcome == Attempt::Outcome::fail) return std::move(*a.error);
       last = std::move(a.error);
       retry_after = a.retry_after;
@@ -371,6 +400,369 @@ class Fetcher {
     return Attempt::fail(std::move(e));
   }
 
+  // --- Large files, in ranges over several connections ---
+
+  // One large file while connections fetch its ranges. `m` guards everything
+  // but the atomics, and the journal file.
+  struct RangedFile {
+    explicit RangedFile(const FetchItem& i) : item(i) {}
+    ~RangedFile() {
+      if (fd >= 0) ::close(fd);
+    }
+    const FetchItem& item;
+    std::string data_path, journal_path;
+    int fd = -1;
+    std::mutex m;
+    std::condition_variable written;       // the hasher waits on it
+    detail::RangeJournal journal;
+    std::vector<std::uint64_t> journaled;  // each range's count when the journal was last written
+    std::vector<bool> taken;               // handed to a connection
+    std::vector<std::thread> helpers;      // the extra connections
+    std::uint64_t counted = 0;             // bytes reported to progress
+    bool confirmed = false;                // a 206 with the asked Content-Range came back
+    bool finished = false;                 // no connection writes any more
+    bool one_stream = false;               // the server does not serve ranges as asked
+    std::optional<Error> error;            // the first error no retry fixed
+    std::atomic<bool> stop{false};         // one_stream or error: every connection stops
+    std::atomic<bool> handed_out{false};   // no range left to hand out
+  };
+
+  bool in_ranges(const FetchItem& item) const {
+    return options_.ranged_threshold > 0 && item.size > options_.ranged_threshold && connections_ > 1 &&
+           (!item.sha256.empty() || !item.git_oid.empty());
+  }
+
+  // About four ranges per connection, so that a slow range holds up little at
+  // the end, and none shorter than a quarter of the threshold (each costs a
+  // request, and the hub's redirect with it).
+  std::uint64_t range_size_for(std::uint64_t size) const {
+    const std::uint64_t pieces = std::uint64_t(4) * connections_;
+    return std::max<std::uint64_t>({options_.ranged_threshold / 4, (size + pieces - 1) / pieces, 1});
+  }
+
+  static void forget_ranges(const std::string& stem) {
+    ::unlink((stem + ".ranges.incomplete").c_str());
+    ::unlink((stem + ".ranges.json").c_str());
+  }
+
+  // Takes one of the fetch's connections for a range of `f`, waiting until
+  // one is free; false if no range is left meanwhile.
+  bool take_connection(RangedFile& f) {
+    std::unique_lock<std::mutex> lock(connections_mutex_);
+    connection_freed_.wait(lock, [&] { return busy_ < connections_ || f.handed_out || f.stop; });
+    if (f.handed_out || f.stop) return false;
+    ++busy_;
+    return true;
+  }
+  void give_connection() {
+    {
+      std::lock_guard<std::mutex> lock(connections_mutex_);
+      --busy_;
+    }
+    connection_freed_.notify_all();
+  }
+  // Wakes the connections waiting to help `f`, after a flag they wait on changed.
+  void wake_helpers() {
+    { std::lock_guard<std::mutex> lock(connections_mutex_); }
+    connection_freed_.notify_all();
+  }
+
+  // Ends the ranged attempt: the file goes in one stream instead.
+  void switch_to_one_stream(RangedFile& f) {
+    {
+      std::lock_guard<std::mutex> lock(f.m);
+      f.one_stream = true;
+    }
+    f.stop = true;
+    wake_helpers();
+  }
+  void give_up(RangedFile& f, Error e) {
+    {
+      std::lock_guard<std::mutex> lock(f.m);
+      if (!f.error && !f.one_stream) f.error = std::move(e);
+    }
+    f.stop = true;
+    wake_helpers();
+  }
+
+  std::error_code write_journal(RangedFile& f) {  // under f.m
+    f.journaled = f.journal.done;
+    return detail::write_file_atomically(f.journal_path, f.journal.text(), false);
+  }
+
+  // Opens the journal and data of an earlier run if they are for this file,
+  // else starts both afresh, keeping the prefix of a one-stream partial
+  // (ours, or huggingface_hub's blobs/<etag>.incomplete: the per-file lock is held).
+  std::optional<Error> open_ranges(RangedFile& f, const std::string& stem) {
+    const FetchItem& item = f.item;
+    const std::string expected = item.sha256.empty() ? item.git_oid : item.sha256;
+    std::string text;
+    if (!detail::read_file(f.journal_path, text, 1 << 20) &&
+        detail::RangeJournal::parse(text, item.size, expected, f.journal)) {
+      f.fd = ::open(f.data_path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+      struct stat st;
+      if (f.fd >= 0 && ::fstat(f.fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == item.size) {
+        f.journaled = f.journal.done;
+        return std::nullopt;
+      }
+      if (f.fd >= 0) ::close(f.fd);
+      f.fd = -1;
+    }
+    f.journal = detail::RangeJournal(item.size, expected, range_size_for(item.size));
+    ::unlink(f.data_path.c_str());
+    std::uint64_t prefix = 0;
+    const std::string single = stem + ".incomplete";
+    struct stat st;
+    if (::lstat(single.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        static_cast<std::uint64_t>(st.st_size) <= item.size && ::rename(single.c_str(), f.data_path.c_str()) == 0)
+      prefix = static_cast<std::uint64_t>(st.st_size);
+    // O_NOFOLLOW: a symlink planted in a shared cache must not redirect our writes.
+    f.fd = ::open(f.data_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (f.fd < 0) return file_system_error(f.data_path, detail::last_error(), "cannot open");
+    // The whole size reserved up front: a disk that cannot hold the file says so now, not after hours.
+    if (auto ec = detail::reserve(f.fd, item.size)) {
+      forget_ranges(stem);
+      return file_system_error(f.data_path, ec, "cannot reserve space for");
+    }
+    f.journal.mark_prefix(prefix);
+    if (auto ec = write_journal(f)) return file_system_error(f.journal_path, ec, "cannot write");
+    return std::nullopt;
+  }
+
+  // The file in ranges: an answer (in place, or the error), or none when the
+  // server does not serve ranges as asked (then the caller fetches it in one
+  // stream, from the start).
+  std::optional<result<void>> fetch_in_ranges(Transport& transport, const FetchItem& item, const std::string& stem,
+                                              const std::string& final_path, std::uint64_t& counted) {
+    RangedFile f(item);
+    f.data_path = stem + ".ranges.incomplete";
+    f.journal_path = stem + ".ranges.json";
+    if (auto e = open_ranges(f, stem)) return result<void>(std::move(*e));
+    f.taken.assign(f.journal.done.size(), false);
+    f.counted = counted;
+    std::uint64_t already = 0;
+    for (std::uint64_t d : f.journal.done) already += d;
+    if (already > f.counted) {
+      report(item, already, already - f.counted);
+      f.counted = already;
+    }
+
+    // The hasher follows the prefix written without a gap.
+    detail::ContentCheck hash(item.sha256, item.git_oid, item.size);
+    std::uint64_t hashed = 0;
+    bool readable = true;
+    std::thread hasher([&] {
+      for (;;) {
+        std::uint64_t until = 0;
+        {
+          std::unique_lock<std::mutex> lock(f.m);
+          f.written.wait(lock, [&] { return f.journal.contiguous() > hashed || f.finished; });
+          until = f.journal.contiguous();
+        }
+        if (until <= hashed) return;
+        if (!detail::feed_file(f.fd, hash, until - hashed, hashed)) {
+          readable = false;
+          return;
+        }
+        hashed = until;
+      }
+    });
+
+    fetch_ranges(transport, f);
+    for (auto& t : f.helpers) t.join();
+    {
+      std::lock_guard<std::mutex> lock(f.m);
+      f.finished = true;
+      if (f.journal.done != f.journaled) write_journal(f);  // the next run resumes from every byte written
+    }
+    f.written.notify_all();
+    hasher.join();
+    counted = f.counted;
+
+    if (f.one_stream) {
+      ::close(f.fd);
+      f.fd = -1;
+      forget_ranges(stem);
+      return std::nullopt;
+    }
+    if (f.error) return result<void>(std::move(*f.error));
+    if (!readable || hashed != item.size)
+      return result<void>(file_system_error(f.data_path, std::make_error_code(std::errc::io_error), "cannot read back"));
+    const std::string got = hash.hex();
+    if (got != hash.expected()) {
+      // Ranges that do not add up (a torn journal after a power loss, a server
+      // serving mixed versions): nothing of them is kept, one stream decides.
+      ::close(f.fd);
+      f.fd = -1;
+      forget_ranges(stem);
+      return std::nullopt;
+    }
+    if (write_behind()) detail::start_writeback(f.fd);
+    if (::rename(f.data_path.c_str(), final_path.c_str()) != 0)
+      return result<void>(file_system_error(final_path, detail::last_error(), "cannot move into place"));
+    ::unlink(f.journal_path.c_str());
+    return result<void>(success());
+  }
+
+  // This connection's share of `f`: ranges one after another until none is
+  // left. The first 206 that matches brings in the other connections.
+  void fetch_ranges(Transport& transport, RangedFile& f) {
+    for (;;) {
+      std::size_t k = 0;
+      bool none_left = false;
+      {
+        std::lock_guard<std::mutex> lock(f.m);
+        if (f.stop) return;
+        const std::size_t n = f.journal.done.size();
+        while (k < n && (f.taken[k] || f.journal.complete(k))) ++k;
+        none_left = k == n;
+        if (none_left)
+          f.handed_out = true;
+        else
+          f.taken[k] = true;
+      }
+      if (none_left) {
+        wake_helpers();
+        return;
+      }
+      if (auto r = fetch_range(transport, f, k); !r) {
+        give_up(f, std::move(r).error());
+        return;
+      }
+    }
+  }
+
+  // Connections beyond this one, each waiting for a free one of the fetch's.
+  void bring_in_helpers(RangedFile& f) {  // under f.m
+    std::size_t open = 0;
+    for (std::size_t i = 0; i < f.taken.size(); ++i) open += !f.taken[i] && !f.journal.complete(i);
+    const std::size_t extra = std::min<std::size_t>(connections_ - 1, open);
+    for (std::size_t i = 0; i < extra; ++i)
+      f.helpers.emplace_back([this, &f] {
+        if (!take_connection(f)) return;
+        Transport transport = make_transport_();
+        fetch_ranges(transport, f);
+        give_connection();
+      });
+  }
+
+  // One range until it is whole, backing off between attempts.
+  result<void> fetch_range(Transport& transport, RangedFile& f, std::size_t k) {
+    std::optional<Error> last;
+    std::chrono::milliseconds retry_after{0};
+    for (unsigned attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+      if (attempt > 1) {
+        if (retry_after > options_.max_retry_after) return std::move(*last);
+        if (!wait_before_retry(attempt - 1, retry_after)) return Error(errc::cancelled, f.item.path, "cancelled");
+      }
+      if (f.stop) return success();
+      Attempt a = receive_range(transport, f, k);
+      if (a.outcome == Attempt::Outcome::done) return success();
+      if (a.outcome == Attempt::Outcome::fail) return std::move(*a.error);
+      last = std::move(a.error);
+      retry_after = a.retry_after;
+    }
+    Error e = last ? std::move(*last) : Error(errc::io_error, f.item.path, "no attempt made");
+    e.detail += " (after " + std::to_string(options_.max_attempts) + " attempts at bytes " + std::to_string(f.journal.start(k)) +
+                "-" + std::to_string(f.journal.end(k) - 1) + ")";
+    return e;
+  }
+
+  // "bytes FROM-LAST/SIZE", exactly.
+  static bool content_range_is(const ResponseHead& head, std::uint64_t from, std::uint64_t last, std::uint64_t size) {
+    const std::string* cr = head.header("content-range");
+    return cr && *cr == "bytes " + std::to_string(from) + "-" + std::to_string(last) + "/" + std::to_string(size);
+  }
+
+  // Asks for what range k lacks and writes it in place as it arrives. Only a
+  // 206 with exactly the asked Content-Range, and the ETag the other ranges
+  // came with, is written; a 200, another range or another ETag sends the
+  // file to one stream.
+  Attempt receive_range(Transport& transport, RangedFile& f, std::size_t k) {
+    const FetchItem& item = f.item;
+    std::uint64_t from = 0;
+    const std::uint64_t to = f.journal.end(k);
+    {
+      std::lock_guard<std::mutex> lock(f.m);
+      from = f.journal.start(k) + f.journal.done[k];
+    }
+    HttpRequest req = item.request;
+    req.resume_from = from;
+    req.range_length = to - from;
+    req.first_byte_timeout = options_.first_byte_timeout;
+    req.stall_timeout = options_.stall_timeout;
+    req.cancel = options_.cancel;
+    bool decided = false, accepted = false;
+    std::uint64_t at = from, flushed = from;
+    std::error_code write_error;
+    std::string error_body;
+    auto sent = transport.send(req, [&](const ResponseHead& head, std::string_view chunk) {
+      if (f.stop) return false;
+      if (!decided) {
+        decided = true;
+        if (head.status == 200 || head.status == 206 || head.status == 416) {
+          const std::string* etag = head.header("etag");
+          std::unique_lock<std::mutex> lock(f.m);
+          const bool same = !etag || etag->empty() || f.journal.etag.empty() || *etag == f.journal.etag;
+          if (head.status != 206 || !content_range_is(head, from, to - 1, item.size) || !same) {
+            lock.unlock();
+            switch_to_one_stream(f);
+            return false;
+          }
+          if (etag && f.journal.etag.empty()) f.journal.etag = *etag;
+          accepted = true;
+          if (!f.confirmed) {
+            f.confirmed = true;
+            bring_in_helpers(f);
+          }
+        }
+      }
+      if (!accepted) {
+        if (error_body.size() < 65536) error_body.append(chunk.substr(0, 65536 - error_body.size()));
+        return true;
+      }
+      if (chunk.size() > to - at) {  // more than the Content-Range said
+        switch_to_one_stream(f);
+        return false;
+      }
+      if ((write_error = detail::write_all_at(f.fd, chunk, at))) return false;
+      at += chunk.size();
+      std::uint64_t file_bytes = 0;
+      {
+        std::lock_guard<std::mutex> lock(f.m);
+        f.journal.done[k] = at - f.journal.start(k);
+        // Each 8 MiB of a range, and its end, go to the journal, after the bytes themselves.
+        if ((f.journal.done[k] - f.journaled[k] >= (8u << 20) || at == to) && (write_error = write_journal(f)))
+          return false;
+        f.counted += chunk.size();
+        file_bytes = f.counted;
+      }
+      f.written.notify_one();
+      if (write_behind() && at - flushed >= (8u << 20)) {
+        detail::start_writeback(f.fd, flushed, at - flushed);
+        flushed = at;
+      }
+      report(item, file_bytes, chunk.size());
+      return true;
+    });
+    if (write_error) return Attempt::fail(file_system_error(f.data_path, write_error, "cannot write"));
+    if (f.stop) return {};  // another range decided for the file
+    if (!sent) {
+      Error e = std::move(sent).error();
+      return transient(e) ? Attempt::retry(std::move(e)) : Attempt::fail(std::move(e));
+    }
+    if (accepted) {
+      if (at == to) return {};
+      return Attempt::retry(Error(errc::transfer_interrupted, item.path,
+                                  "got " + std::to_string(at - from) + " of the " + std::to_string(to - from) + " bytes asked from byte " +
+                                      std::to_string(from)));
+    }
+    const HttpResponse& head = sent.value();
+    Error e = status_error_(item, head, error_body);
+    if (e == errc::rate_limited || e == errc::server_error) return Attempt::retry(std::move(e), retry_after_of(head));
+    return Attempt::fail(std::move(e));
+  }
+
   // on_disk: writeback starts as bytes arrive; the committer waits for it.
   bool write_behind() const { return options_.durability == Durability::on_disk; }
 
@@ -402,6 +794,12 @@ class Fetcher {
   StatusError status_error_;
   FetchOptions options_;
   std::mutex progress_mutex_;
+  // The fetch's connections: `busy_` of `connections_` in use (workers on
+  // whole files, and the extra connections of files in ranges).
+  unsigned connections_ = 1;
+  unsigned busy_ = 0;
+  std::mutex connections_mutex_;
+  std::condition_variable connection_freed_;
   std::atomic<std::uint64_t> total_bytes_{0};
   std::uint64_t total_size_ = 0;
 };

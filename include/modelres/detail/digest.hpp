@@ -77,18 +77,18 @@ class ContentCheck {
   Digest digest_;
 };
 
-// Feeds the first `n` bytes of an open file (all of it: n = UINT64_MAX) to
-// `check`. False on a read error or a file shorter than `n`.
-inline bool feed_file(int fd, ContentCheck& check, std::uint64_t n = UINT64_MAX) {
+// Feeds `n` bytes of an open file from offset `from` (all of the rest: n =
+// UINT64_MAX) to `check`. False on a read error or a file that ends first.
+inline bool feed_file(int fd, ContentCheck& check, std::uint64_t n = UINT64_MAX, std::uint64_t from = 0) {
   std::string buf(1 << 20, '\0');
-  std::uint64_t off = 0;
-  while (off < n) {
-    const std::size_t want = static_cast<std::size_t>(n - off < buf.size() ? n - off : buf.size());
-    const ssize_t got = ::pread(fd, &buf[0], want, static_cast<off_t>(off));
+  std::uint64_t fed = 0;
+  while (fed < n) {
+    const std::size_t want = static_cast<std::size_t>(n - fed < buf.size() ? n - fed : buf.size());
+    const ssize_t got = ::pread(fd, &buf[0], want, static_cast<off_t>(from + fed));
     if (got < 0) return false;
     if (got == 0) return n == UINT64_MAX;
     check.update(std::string_view(buf.data(), static_cast<std::size_t>(got)));
-    off += static_cast<std::uint64_t>(got);
+    fed += static_cast<std::uint64_t>(got);
   }
   return true;
 }

@@ -174,6 +174,32 @@ inline std::error_code write_all(int fd, std::string_view bytes) {
   return {};
 }
 
+// Writes all of `bytes` to `fd` at `offset` (pwrite), through short writes and EINTR.
+inline std::error_code write_all_at(int fd, std::string_view bytes, std::uint64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return last_error();
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+// Makes an open file `size` bytes long with its blocks allocated (fallocate),
+// so that a disk too small says so at once; where the file system cannot
+// allocate ahead, the file is only extended.
+inline std::error_code reserve(int fd, std::uint64_t size) {
+#if defined(__linux__)
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return {};
+  if (errno != EOPNOTSUPP && errno != ENOSYS) return last_error();
+#endif
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return last_error();
+  return {};
+}
+
 // Writes a whole file under a temporary name in the same directory, syncs it
 // (unless `sync` is false), and renames it over `path`: readers see the old
 // file or the new one, never a part. A file that is replaced keeps its

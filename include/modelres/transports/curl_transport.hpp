@@ -239,8 +239,9 @@ class CurlTransport {
     if (request.timeout.count() > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
     if (request.method == HttpRequest::Method::head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     std::string range;
-    if (request.resume_from > 0) {
+    if (request.resume_from > 0 || request.range_length > 0) {
       range = std::to_string(request.resume_from) + "-";
+      if (request.range_length > 0) range += std::to_string(request.resume_from + request.range_length - 1);
       curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
     }
 

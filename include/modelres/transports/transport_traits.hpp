@@ -10,7 +10,9 @@
 //                                               to http; credential headers dropped when the host
 //                                               changes); the final response's body goes to `sink`
 //                                               chunk by chunk, whatever its status; a sink that
-//                                               returns false cancels (errc::cancelled)
+//                                               returns false cancels (errc::cancelled); a
+//                                               request with resume_from or range_length asks
+//                                               for that byte range (Range: bytes=N- or N-M)
 //
 // Errors: hub_unreachable (name resolution, connect, TLS), timed_out (request,
 // first-byte or stall timeout), transfer_interrupted (the connection
@@ -46,7 +48,8 @@ struct HttpRequest {
   Method method = Method::get;
   std::string url;
   std::vector<HttpHeader> headers;
-  std::uint64_t resume_from = 0;                  // > 0: ask for bytes resume_from.. (Range)
+  std::uint64_t resume_from = 0;                  // > 0: ask for bytes resume_from.. (Range: bytes=N-)
+  std::uint64_t range_length = 0;                 // > 0: only this many from resume_from (Range: bytes=N-M)
   std::chrono::milliseconds timeout{0};             // whole request (metadata calls); 0: none
   std::chrono::milliseconds first_byte_timeout{0};  // no body byte this long after the start: timed_out;
                                                     // long for a cold pull-through mirror; 0: none
