@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config make python3
           libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev
           libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl openssl
-          dpkg-dev file)
+          dpkg-dev file
+          nginx-light)  # the reference server of the large-file benchmark (per-connection limit_rate)
 
 deps() {
   local missing=()
@@ -98,6 +99,7 @@ case "${1:-}" in
     # openssl references are known to run on a fresh machine too.
     build/gcc-cxx17/benchmarks/modelres_download_benchmarks --benchmark_min_time=0.05
     build/gcc-cxx17/benchmarks/modelres_process_benchmarks --benchmark_min_time=0.05
+    MODELRES_BENCH_FILE_MIB=128 build/gcc-cxx17/benchmarks/modelres_segmented_benchmarks
     fuzz pickle tests/fixtures/pickles/*.pkl
     fuzz json tests/fixtures/json/*.json
     fuzz hf_hub tests/fixtures/hf_api/*

@@ -129,6 +129,7 @@ struct Request {
   std::optional<modelres::Hub> hub;  // --hub; else MODELRES_HUB, else ModelScope
   std::vector<std::string> include, exclude;
   bool local_only = false, strict = false, as_json = false, no_sync = false;
+  unsigned connections = 0;  // --connections; 0: FetchOptions' default
 };
 
 // Reports a resolve; returns its exit code.
@@ -171,6 +172,7 @@ modelres::result<modelres::ResolvedModel> resolve_online(const std::string& id, 
   online.strict = req.strict;
   online.hub.endpoint = req.endpoint;
   if (req.no_sync) online.fetch.durability = modelres::Durability::until_restart;
+  if (req.connections) online.fetch.parallel = req.connections;
   modelres_tools::ProgressBar bar;
   if (show_progress) online.fetch.on_progress = [&bar](const modelres::FetchProgress& p) { bar(p); };
   modelres::Resolver<Online, Cache> resolver(std::move(cache), Online(online));
@@ -354,6 +356,10 @@ int main(int argc, char** argv) {
                     "Face $HF_ENDPOINT, https://huggingface.co)");
     cmd->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
     cmd->add_option("--exclude", req.exclude, "do not download files matching");
+    cmd->add_option("--connections", req.connections,
+                    "connections at once, for whole files and the byte ranges of large files together (1-64, default 8)")
+        ->check(CLI::Range(1u, 64u).description(""))
+        ->type_name("N");
     cmd->add_flag("--no-sync", req.no_sync,
                   "do not wait for the disk: the download is trusted until the machine restarts, then hashed again "
                   "by the next online resolve");

@@ -67,6 +67,24 @@ TEST_CASE("cli online: --no-sync downloads without waiting for the disk, and the
   for (const auto& f : testing::unet_on_hub().files) CHECK(testing::read_text(dir / f.path) == f.content);
 }
 
+TEST_CASE("cli online: --connections bounds the requests in flight", "[online][cli]") {
+  TestHub hub;
+  hub.add(testing::unet_on_hub());
+  testing::Concurrency concurrency;
+  hub.intercept([&](const httplib::Request&, httplib::Response&) { return concurrency.hold(); });
+  hub.start();
+  const std::map<std::string, std::string> env{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}};
+  for (const char* connections : {"1", "3"}) {
+    TempDir root;
+    concurrency.most = 0;
+    auto d = run_command({MODELRES_CLI, "download", "iic/cv_unet_skin_retouching_torch", "--connections", connections,
+                          "--no-sync", "--endpoint", hub.endpoint(), "--cache-dir", root.str()},
+                         env);
+    REQUIRE(d.status == 0);
+    CHECK(concurrency.most == std::stoi(connections));  // the model has more files than that
+  }
+}
+
 TEST_CASE("cli online: a Hugging Face model resolves and downloads, printing the snapshot directory huggingface_hub returns",
           "[online][cli][hf_online]") {
   testing::HfTestHub hub;

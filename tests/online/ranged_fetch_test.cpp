@@ -115,18 +115,6 @@ std::vector<std::string> files_below(const fs::path& dir) {
 
 // Counts the requests in flight at once: each is held a moment on arrival,
 // so that transfers on loopback, over in microseconds, overlap visibly.
-struct Concurrency {
-  std::atomic<int> now{0}, most{0};
-  bool hold() {
-    const int n = ++now;
-    for (int m = most; n > m && !most.compare_exchange_weak(m, n);) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    --now;
-    return false;
-  }
-};
-
 }  // namespace
 
 TEST_CASE("ranged fetch: large files come in ranges that cover each exactly once, over at most `parallel` connections",
@@ -134,7 +122,7 @@ TEST_CASE("ranged fetch: large files come in ranges that cover each exactly once
   TestHub server;
   const auto model = testing::unet_on_hub(weights_size, joint_size);
   server.add(model);
-  Concurrency concurrency;
+  testing::Concurrency concurrency;
   server.intercept([&](const httplib::Request&, httplib::Response&) { return concurrency.hold(); });
   server.start();
   Setup s(server.endpoint());

@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdint>
@@ -106,5 +107,19 @@ inline void serve_with_ranges(const httplib::Request&, httplib::Response& res, c
 // Makes cpp-httplib answer this request as if no Range had been asked for
 // (200 and the whole body): a mirror that ignores ranges.
 inline void ignore_range(const httplib::Request& req) { const_cast<httplib::Request&>(req).ranges.clear(); }
+
+// The most requests a server handled at once: call hold() from its
+// interceptor (it lets the request through, after a pause that lets others overlap).
+struct Concurrency {
+  std::atomic<int> now{0}, most{0};
+  bool hold() {
+    const int n = ++now;
+    for (int m = most; n > m && !most.compare_exchange_weak(m, n);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    --now;
+    return false;
+  }
+};
 
 }  // namespace testing

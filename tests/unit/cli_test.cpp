@@ -75,6 +75,8 @@ TEST_CASE("cli: usage errors exit 2", "[cli]") {
   CHECK(run_command({cli, "resolve"}).status == 2);
   CHECK(run_command({cli, "frobnicate"}).status == 2);
   CHECK(run_command({cli, "download"}).status == 2);
+  CHECK(run_command({cli, "download", "iic/unet", "--connections", "0"}).status == 2);
+  CHECK(run_command({cli, "resolve", "iic/unet", "--connections", "65"}).status == 2);
   auto version = run_command({cli, "--version"});
   CHECK(version.status == 0);
   CHECK(version.out.find(MODELRES_VERSION_STRING) != std::string::npos);
