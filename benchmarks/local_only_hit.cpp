@@ -3,7 +3,7 @@
 //
 // The floor replays, with precomputed paths and no parsing, exactly the
 // syscalls one hit makes (checked with strace; see docs/benchmarks.md):
-// open snapshots/ (ENOENT), open .modelres (ENOENT: a cache the Python client
+// stat models/ (the gate of the layouts below it), open snapshots/ (ENOENT), open .modelres (ENOENT: a cache the Python client
 // wrote), open+fstat+read+close of .msc, .mdl and .mv, and a stat of each
 // recorded file. The two are measured in the same run, so the
 // ratio holds on any machine.
@@ -102,6 +102,7 @@ void read_whole(const std::string& path, char* buf, std::size_t cap) {
 
 void BM_SyscallFloor(benchmark::State& state) {
   Cache& c = cache_with<Cache>(static_cast<int>(state.range(0)));
+  const std::string models = (c.root / "models").native();
   const std::string snapshots = (c.root / "models/iic--cv_unet_skin_retouching_torch/snapshots").native();
   const std::string dir = c.target.native();
   const std::string manifest = dir + "/.modelres", msc = dir + "/.msc", mdl = dir + "/.mdl", mv = dir + "/.mv";
@@ -109,6 +110,8 @@ void BM_SyscallFloor(benchmark::State& state) {
   for (const char* f : kFiles) files.push_back(dir + "/" + f);
   char buf[4096];
   for (auto _ : state) {
+    struct stat gate;
+    benchmark::DoNotOptimize(::stat(models.c_str(), &gate));
     const int d = ::open(snapshots.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_DIRECTORY);
     if (d >= 0) ::close(d);
     const int m = ::open(manifest.c_str(), O_RDONLY | O_CLOEXEC);
@@ -185,10 +188,32 @@ void BM_HuggingFaceFloor(benchmark::State& state) {
   }
 }
 
+// The same model, alone, in each classic layout, by probe order
+// (docs/cache-layouts.md): 2 ROOT/models/owner/name___, 3 ROOT/hub/models/...,
+// 4 ROOT/hub/owner/name___, 6 ROOT/owner/name___ (cache_dir= on 1.15-1.37).
+// Layouts probed later must not cost measurably more.
+struct LayoutCache : TempRoot {
+  explicit LayoutCache(int layout) {
+    const char* middle = layout == 2 ? "models/" : layout == 3 ? "hub/models/" : layout == 4 ? "hub/" : "";
+    lay_out_model(root / middle / "iic/cv_unet_skin_retouching_torch", "iic/cv_unet_skin_retouching_torch");
+  }
+};
+
+void BM_LayoutHit(benchmark::State& state) {
+  LayoutCache& c = cache_with<LayoutCache>(static_cast<int>(state.range(0)));
+  Resolver<LocalOnlyPolicy, ModelScopeCache> resolver{ModelScopeCache(c.root)};
+  for (auto _ : state) {
+    auto r = resolver.resolve("iic/cv_unet_skin_retouching_torch");
+    if (!r || r.value().completeness != Completeness::verified) state.SkipWithError("resolve failed");
+    benchmark::DoNotOptimize(r);
+  }
+}
+
 BENCHMARK(BM_SyscallFloor)->Arg(1)->Arg(10000)->ArgName("models");
 BENCHMARK(BM_LocalOnlyHit)->Arg(1)->Arg(10000)->ArgName("models");
 BENCHMARK(BM_HuggingFaceFloor)->Arg(1)->Arg(10000)->ArgName("models");
 BENCHMARK(BM_HuggingFaceHit)->Arg(1)->Arg(10000)->ArgName("models");
+BENCHMARK(BM_LayoutHit)->Arg(2)->Arg(3)->Arg(4)->Arg(6)->ArgName("layout");
 
 }  // namespace
 

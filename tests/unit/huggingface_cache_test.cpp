@@ -187,6 +187,21 @@ TEST_CASE("huggingface: a link out of the model's folder, or a tree listing '..'
   CHECK(file_link.error() == errc::unsafe_metadata);
   fs::remove(snapshot / "planted.json");
 
+  // Relative, as huggingface_hub writes its links, but climbing out: to the root, and to the folder itself.
+  testing::write_file(root.path() / "secret", "not a model file");
+  for (const char* target : {"../../../secret", "../..", "../../blobs/../../secret"}) {
+    fs::create_symlink(target, snapshot / "planted.json");
+    auto relative_link = HuggingFaceCache(root.path()).locate(gemma, "");
+    INFO(target);
+    REQUIRE_FALSE(relative_link);
+    CHECK(relative_link.error() == errc::unsafe_metadata);
+    fs::remove(snapshot / "planted.json");
+  }
+  // Out and back in by name is still inside.
+  fs::create_symlink("../../../models--google--gemma-2b/snapshots/" + commit + "/config.json", snapshot / "again.json");
+  CHECK(HuggingFaceCache(root.path()).locate(gemma, ""));
+  fs::remove(snapshot / "again.json");
+
   fs::create_directory_symlink(elsewhere.path(), snapshot / "planted_dir");
   auto dir_link = HuggingFaceCache(root.path()).locate(gemma, "");
   REQUIRE_FALSE(dir_link);
@@ -198,6 +213,24 @@ TEST_CASE("huggingface: a link out of the model's folder, or a tree listing '..'
   auto tree = HuggingFaceCache(root.path()).locate(gemma, "");
   REQUIRE_FALSE(tree);
   CHECK(tree.error() == errc::unsafe_metadata);
+}
+
+TEST_CASE("huggingface: a link is shown inside by counting only when it plainly is", "[huggingface]") {
+  using modelres::detail::huggingface::stays_inside_by_counting;
+  const std::string inside = "/c/models--o--n/", file = inside + "snapshots/abc/f";
+  CHECK(stays_inside_by_counting(inside, file, "../../blobs/x"));
+  CHECK(stays_inside_by_counting(inside, file, "sub/../../../blobs/x"));
+  CHECK(stays_inside_by_counting(inside, file, "./../../blobs//x"));
+  CHECK(stays_inside_by_counting(inside, inside + "snapshots/abc/dir", "../../blobs"));
+  // Not shown (the full check decides): climbing above, ending at the folder, absolute, or an unusual spelling.
+  CHECK_FALSE(stays_inside_by_counting(inside, file, "../../../x"));
+  CHECK_FALSE(stays_inside_by_counting(inside, file, "../.."));
+  CHECK_FALSE(stays_inside_by_counting(inside, file, "../../../models--o--n/blobs/x"));
+  CHECK_FALSE(stays_inside_by_counting(inside, file, "/c/models--o--n/blobs/x"));
+  CHECK_FALSE(stays_inside_by_counting(inside, file, ""));
+  CHECK_FALSE(stays_inside_by_counting(inside, "/c/./models--o--n/snapshots/abc/f", "../../blobs/x"));
+  CHECK_FALSE(stays_inside_by_counting(inside, inside + "snapshots/../x/f", "blobs/x"));
+  CHECK_FALSE(stays_inside_by_counting(inside, inside + "f", "blobs/x"));
 }
 
 TEST_CASE("huggingface: the root, read at each call, in huggingface_hub's order", "[huggingface]") {

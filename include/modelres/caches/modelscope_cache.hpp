@@ -222,9 +222,17 @@ class ModelScopeCache {
     ProbeNotes notes;
     const auto finish = [&](Error e) { return std::move(e).with_id(id.str(), revision).with_probes(std::move(probes)); };
 
+    // A layout below a missing directory is not probed, but is still listed as looked at.
+    detail::modelscope::LayoutGates gates(r);
+    const auto ruled_out = [&](std::string dir) {
+      probes.push_back({std::move(dir), "does not exist"});
+    };
+
     // 1. modelscope >= 1.38
-    {
-      const std::string snapshots = r + "/models/" + id.owner + "--" + id.name + "/snapshots";
+    const std::string snapshots = r + "/models/" + id.owner + "--" + id.name + "/snapshots";
+    if (!gates.may_hold("/models/")) {
+      ruled_out(snapshots + "/" + std::string(revision.empty() ? detail::modelscope::default_revision : revision));
+    } else {
       auto found = detail::modelscope::probe_snapshot(snapshots, revision, probes, notes);
       if (found) {
         found.value().model_id = id.str();
@@ -236,6 +244,10 @@ class ModelScopeCache {
     std::string dir;
     for (const ClassicLayout& c : detail::modelscope::classic_layouts) {
       if (!detail::modelscope::classic_dir(c, r, id, escaped, dir)) continue;
+      if (!gates.may_hold(c.middle)) {
+        ruled_out(dir);
+        continue;
+      }
       auto found = detail::modelscope::probe_classic(dir, c.layout, &id, revision, probes, notes);
       if (found) {
         found.value().model_id = id.str();

@@ -358,6 +358,7 @@ inline std::string expand_variables(std::string_view text) {
 // lexically_normal() does, without its allocations per component.
 inline std::string lexically_normal_absolute(std::string_view path) {
   std::string out;
+  out.reserve(path.size() + 1);
   std::size_t start = 0;
   while (start < path.size()) {
     std::size_t end = path.find('/', start);
@@ -372,7 +373,8 @@ inline std::string lexically_normal_absolute(std::string_view path) {
     }
     start = end + 1;
   }
-  return out.empty() ? "/" : out;
+  if (out.empty()) out = "/";
+  return out;
 }
 
 // A cache root made absolute (against the working directory) and without a

@@ -145,13 +145,47 @@ inline bool ref_names(const std::string& repo, const HubSnapshot& snapshot) {
 // anywhere else is not served: a cache is shared, and a file planted there
 // must not reach outside it.
 // `inside` is the model's folder, normalised, with a trailing '/'.
+// The common case, decided by counting alone: `path` spelled as `inside`
+// followed by plain names, and a relative `link` that never climbs above
+// `inside` and ends strictly below it (huggingface_hub's ../../blobs/<etag>).
+// False means "not shown here", never "outside".
+inline bool stays_inside_by_counting(std::string_view inside, std::string_view path, std::string_view link) {
+  if (link.empty() || link.front() == '/' || path.compare(0, inside.size(), inside) != 0) return false;
+  long depth = 0;  // directories below `inside`
+  const auto walk = [&depth](std::string_view spelled, bool is_link) {
+    for (std::size_t start = 0; start <= spelled.size();) {
+      std::size_t end = spelled.find('/', start);
+      if (end == std::string_view::npos) end = spelled.size();
+      const std::string_view part = spelled.substr(start, end - start);
+      if (part == "..") {
+        if (!is_link || --depth < 0) return false;
+      } else if (part.empty() || part == ".") {
+        if (!is_link) return false;
+      } else {
+        ++depth;
+      }
+      start = end + 1;
+    }
+    return true;
+  };
+  const std::string_view from = path.substr(inside.size(), path.rfind('/') - inside.size() + 1);  // the link's directory
+  return walk(from.substr(0, from.size() - 1), false) && walk(link, true) && depth >= 1;
+}
+
 inline result<void> check_link(const std::string& inside, const std::string& path, std::vector<Probe>& probes) {
   char target[4096];
   const ssize_t n = ::readlink(path.c_str(), target, sizeof target);
   if (n < 0) return success();  // not a link
   const std::string_view link(target, static_cast<std::size_t>(n));
-  const std::string resolved = detail::lexically_normal_absolute(
-      !link.empty() && link.front() == '/' ? std::string(link) : path.substr(0, path.rfind('/') + 1) + std::string(link));
+  if (stays_inside_by_counting(inside, path, link)) return success();
+  std::string joined;
+  if (link.empty() || link.front() != '/') {
+    const std::size_t dir_end = path.rfind('/') + 1;
+    joined.reserve(dir_end + link.size());
+    joined.append(path, 0, dir_end);
+  }
+  joined.append(link);
+  const std::string resolved = detail::lexically_normal_absolute(joined);
   if (resolved.rfind(inside, 0) == 0) return success();
   probes.push_back({path, "links outside the model's folder, to " + resolved});
   return Error(errc::unsafe_metadata, {}, path + " links to " + resolved + ", outside " + inside.substr(0, inside.size() - 1));
@@ -212,6 +246,7 @@ inline result<bool> read_tree(const std::string& path, std::vector<Listed>& out,
     why_ignored = "no \"files\" object";
     return false;
   }
+  out.reserve(out.size() + files->keys.size());
   for (std::size_t i = 0; i < files->keys.size(); ++i) {
     const std::string& file = files->keys[i];
     const detail::json::Node* size = d.member(d.nodes[files->items[i]], "size");
@@ -277,7 +312,8 @@ inline result<ResolvedModel> probe_snapshot(const std::string& repo, const std::
     const std::string source = has_manifest ? manifest_dir + std::string("/") + commit : "trees/" + commit + ".json";
     std::vector<std::string> missing, wrong_size;
     std::unordered_set<std::string> checked_dirs;  // each subdirectory's own link check, once
-    for (const Listed& f : listed) {
+    m.files.reserve(listed.size());
+    for (Listed& f : listed) {
       const std::string path = snapshot + "/" + f.path;
       for (std::size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
         std::string dir = snapshot + "/" + f.path.substr(0, slash);
@@ -292,7 +328,7 @@ inline result<ResolvedModel> probe_snapshot(const std::string& repo, const std::
         continue;
       }
       if (fs.size != f.size) wrong_size.push_back(f.path + " (" + std::to_string(fs.size) + " bytes, listed " + std::to_string(f.size) + ")");
-      m.files.push_back({f.path, {}, fs.size});
+      m.files.push_back({std::move(f.path), {}, fs.size});
     }
     if (!missing.empty() || !wrong_size.empty()) {
       probes.push_back({snapshot, std::to_string(missing.size() + wrong_size.size()) + " of " +

@@ -68,6 +68,7 @@ class Reader {
 
   result<Document> read() {
     Document doc;
+    doc.nodes.reserve(s_.size() / 16 + 1);  // a guess: a node is rarely under 16 bytes of text
     doc.nodes.emplace_back();
     if (!value(doc, 0, 0)) return error();
     skip_space();
@@ -148,6 +149,10 @@ class Reader {
       const std::size_t child = doc.nodes.size();
       doc.nodes.emplace_back();  // may move nodes: index, never hold a reference across this
       if (!value(doc, child, depth + 1)) return false;
+      if (doc.nodes[at].keys.empty()) {
+        doc.nodes[at].keys.reserve(4);
+        doc.nodes[at].items.reserve(4);
+      }
       doc.nodes[at].keys.push_back(std::move(key));
       doc.nodes[at].items.push_back(child);
       skip_space();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -84,6 +85,37 @@ inline bool classic_dir(const ClassicLayout& c, const std::string& root, const M
   out.append(root).append(c.middle).append(id.owner).append(1, '/').append(name);
   return true;
 }
+
+// Whether the directories a layout's path goes through (ROOT/models, ROOT/hub,
+// ROOT/hub/models) exist, each stat'ed at most once per lookup, so that a cache
+// lacking ROOT/hub rules out the three layouts below it with one syscall
+// instead of three failed probes of three each: a layout probed late then
+// costs what one probed early does. Only a directory known to be missing
+// rules a layout out; anything else (unreadable, not a directory) is left to
+// the probe, which says what is wrong.
+class LayoutGates {
+ public:
+  explicit LayoutGates(const std::string& root) : root_(root) {}
+
+  // False when `middle` (a ClassicLayout's, or "/models/") names a directory that does not exist.
+  bool may_hold(std::string_view middle) {
+    for (std::size_t slash = middle.find('/', 1); slash != std::string_view::npos; slash = middle.find('/', slash + 1))
+      if (missing(middle.substr(0, slash))) return false;
+    return true;
+  }
+
+ private:
+  bool missing(std::string_view prefix) {
+    for (std::size_t i = 0; i < count_; ++i)
+      if (known_[i].first == prefix) return known_[i].second;
+    const bool is_missing = detail::status(root_ + std::string(prefix)).error == std::errc::no_such_file_or_directory;
+    if (count_ < known_.size()) known_[count_++] = {prefix, is_missing};
+    return is_missing;
+  }
+  const std::string& root_;
+  std::array<std::pair<std::string_view, bool>, 4> known_;  // /models, /hub, /hub/models: views of string literals
+  std::size_t count_ = 0;
+};
 
 // What probing learned besides its verdicts.
 struct ProbeNotes {

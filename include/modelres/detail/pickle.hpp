@@ -228,6 +228,9 @@ class Reader {
       error_ = fail(errc::corrupt_metadata, want == kind::list ? "append to a non-list" : "set item on a non-dict", at);
       return false;
     }
+    const std::size_t needed = container.items.size() + (stack_.size() - first);
+    if (needed > container.items.capacity())  // at least doubling: APPEND adds one at a time
+      container.items.reserve(std::max(needed, 2 * container.items.capacity()));
     for (std::size_t i = first; i < stack_.size(); ++i) {
       const std::uint32_t item = stack_[i];
       if (item == target) {
