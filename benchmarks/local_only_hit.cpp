@@ -82,14 +82,18 @@ C& cache_with(int models) {
   return *c;
 }
 
-void BM_LocalOnlyHit(benchmark::State& state) {
-  Cache& c = cache_with<Cache>(static_cast<int>(state.range(0)));
-  Resolver<LocalOnlyPolicy, ModelScopeCache> resolver{ModelScopeCache(c.root)};
+// The unet, resolved offline from the ModelScope cache at `root`, once per iteration.
+void modelscope_hits(benchmark::State& state, const fs::path& root) {
+  Resolver<LocalOnlyPolicy, ModelScopeCache> resolver{ModelScopeCache(root)};
   for (auto _ : state) {
     auto r = resolver.resolve("iic/cv_unet_skin_retouching_torch");
     if (!r || r.value().completeness != Completeness::verified) state.SkipWithError("resolve failed");
     benchmark::DoNotOptimize(r);
   }
+}
+
+void BM_LocalOnlyHit(benchmark::State& state) {
+  modelscope_hits(state, cache_with<Cache>(static_cast<int>(state.range(0))).root);
 }
 
 void read_whole(const std::string& path, char* buf, std::size_t cap) {
@@ -200,13 +204,7 @@ struct LayoutCache : TempRoot {
 };
 
 void BM_LayoutHit(benchmark::State& state) {
-  LayoutCache& c = cache_with<LayoutCache>(static_cast<int>(state.range(0)));
-  Resolver<LocalOnlyPolicy, ModelScopeCache> resolver{ModelScopeCache(c.root)};
-  for (auto _ : state) {
-    auto r = resolver.resolve("iic/cv_unet_skin_retouching_torch");
-    if (!r || r.value().completeness != Completeness::verified) state.SkipWithError("resolve failed");
-    benchmark::DoNotOptimize(r);
-  }
+  modelscope_hits(state, cache_with<LayoutCache>(static_cast<int>(state.range(0))).root);
 }
 
 BENCHMARK(BM_SyscallFloor)->Arg(1)->Arg(10000)->ArgName("models");

@@ -59,15 +59,6 @@ struct Setup {
   }
 };
 
-std::vector<std::string> files_below(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file()) out.push_back(fs::relative(it->path(), dir).native());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 void check_all_fetched(const fs::path& dir) {
   for (const auto& f : testing::unet_on_hub().files) {
     INFO(f.path);
@@ -96,7 +87,7 @@ TEST_CASE("fetch: every file lands verified, no partial file is left", "[online]
   auto r = s.fetcher(o).fetch(s.items, out.str(), partial.str());
   REQUIRE(r);
   check_all_fetched(out.path());
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
   CHECK(total_size == 300000 + 5000 + 32 + 51);
   CHECK(last_total == total_size);
   CHECK(last_per_file["pytorch_model.pt"] == 300000);
@@ -159,7 +150,7 @@ TEST_CASE("fetch: wrong bytes are checksum_mismatch and leave nothing behind", "
   CHECK(r.error().reference == "pytorch_model.pt");
   CHECK(r.error().detail.find("after 5 attempts") != std::string::npos);
   CHECK_FALSE(fs::exists(out.path() / "pytorch_model.pt"));
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
   CHECK(testing::read_text(out.path() / "configuration.json") == model.files[0].content);  // the others landed
 }
 

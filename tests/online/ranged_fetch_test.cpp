@@ -104,17 +104,6 @@ std::vector<Range> asked(testing::HttpServer& server, const std::string& path, s
   return out;
 }
 
-std::vector<std::string> files_below(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-    if (it->is_regular_file()) out.push_back(fs::relative(it->path(), dir).native());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Counts the requests in flight at once: each is held a moment on arrival,
-// so that transfers on loopback, over in microseconds, overlap visibly.
 }  // namespace
 
 TEST_CASE("ranged fetch: large files come in ranges that cover each exactly once, over at most `parallel` connections",
@@ -129,7 +118,7 @@ TEST_CASE("ranged fetch: large files come in ranges that cover each exactly once
   TempDir out, partial;
   REQUIRE(s.fetch(out.path(), partial.path()));
   for (const auto& f : model.files) CHECK(testing::read_text(out.path() / f.path) == f.content);
-  CHECK(files_below(partial.path()).empty());  // no data, no journal left
+  CHECK(testing::files_below(partial.path()).empty());  // no data, no journal left
 
   for (const auto& [path, size] : {std::pair<std::string, std::uint64_t>{"pytorch_model.pt", weights_size},
                                    {"assets/weights/joint.pth", joint_size}}) {
@@ -177,7 +166,7 @@ TEST_CASE("ranged fetch: a server that ignores Range gets the file in one stream
   TempDir out, partial;
   REQUIRE(s.fetch(out.path(), partial.path()));
   CHECK(testing::read_text(out.path() / "pytorch_model.pt") == testing::pattern_bytes(weights_size, 7));
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
   // The first range was answered with 200: the file was asked for once more, whole.
   const auto requests = server.server().requests();
   std::vector<std::string> ranges;
@@ -204,7 +193,7 @@ TEST_CASE("ranged fetch: a Content-Range other than the one asked for sends the 
   REQUIRE(s.fetch(out.path(), partial.path()));
   CHECK(testing::read_text(out.path() / "pytorch_model.pt") == testing::pattern_bytes(weights_size, 7));
   CHECK(testing::read_text(out.path() / "assets/weights/joint.pth") == testing::pattern_bytes(joint_size, 9));
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
 }
 
 TEST_CASE("ranged fetch: an ETag that changes between ranges sends the file to one stream",
@@ -224,7 +213,7 @@ TEST_CASE("ranged fetch: an ETag that changes between ranges sends the file to o
   CHECK(testing::read_text(out.path() / "pytorch_model.pt") == testing::pattern_bytes(weights_size, 7));
   const auto ranges = asked(server.server(), "pytorch_model.pt", weights_size);
   CHECK(std::any_of(ranges.begin(), ranges.end(), [](const Range& r) { return r.first == 0 && r.last == weights_size - 1; }));
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
 }
 
 TEST_CASE("ranged fetch: a failing range is retried alone, a 404 fails the file with the hub's error",
@@ -281,7 +270,7 @@ TEST_CASE("ranged fetch: a one-stream partial keeps its prefix, and is fetched n
   REQUIRE(s.fetch(out.path(), partial.path()));
   CHECK(testing::read_text(out.path() / "pytorch_model.pt") == weights);
   CHECK(s.received == weights_size - 1000000 + joint_size + 32 + 51);
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
 }
 
 TEST_CASE("ranged fetch: ranges a journal vouches for that do not hash (a power loss) are fetched again in one stream",
@@ -301,7 +290,7 @@ TEST_CASE("ranged fetch: ranges a journal vouches for that do not hash (a power 
   testing::write_file(partial.path() / "pytorch_model.pt.ranges.json", journal.text());
   REQUIRE(s.fetch(out.path(), partial.path()));
   CHECK(testing::read_text(out.path() / "pytorch_model.pt") == weights);
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
 }
 
 TEST_CASE("ranged fetch: a journal for another file, or torn, is not trusted", "[online][fetch][ranged]") {
@@ -410,7 +399,7 @@ TEST_CASE("ranged fetch: killed with SIGKILL at any moment, the next run resumes
   REQUIRE(s.fetch(out.path(), partial.path()));
   CHECK(testing::read_text(out.path() / "pytorch_model.pt") == weights);
   CHECK(s.received == weights_size - before);  // each range resumed where its journal ended
-  CHECK(files_below(partial.path()).empty());
+  CHECK(testing::files_below(partial.path()).empty());
 }
 
 TEST_CASE("ranged fetch: a disk too small for the file is disk_full before any byte is fetched", "[online][fetch][ranged]") {

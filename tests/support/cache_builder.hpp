@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -43,6 +44,16 @@ inline void write_file(const fs::path& path, const std::string& bytes) {
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// The regular files below `dir`, relative to it, sorted.
+inline std::vector<std::string> files_below(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file()) out.push_back(fs::relative(it->path(), dir).native());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 inline std::string read_text(const fs::path& path) {
