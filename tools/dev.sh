@@ -69,7 +69,17 @@ fuzz() {
   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude \
     "tests/fuzz/${name}_fuzzer.cpp" -o "build/fuzz/${name}_fuzzer"
   cp "$@" "build/fuzz/$name-corpus/"
-  "build/fuzz/${name}_fuzzer" -max_total_time=30 -max_len=4096 -print_final_stats=1 "build/fuzz/$name-corpus" 2>&1 | tail -12
+  local log="build/fuzz/$name.log"
+  # A crash's cause is printed above libFuzzer's stats; show it, and the input, or CI says only "deadly signal".
+  if ! (cd build/fuzz && "./${name}_fuzzer" -max_total_time=30 -max_len=4096 -print_final_stats=1 \
+        -artifact_prefix="$name-" "$name-corpus" > "$name.log" 2>&1); then
+    grep -m1 -A40 -E "ERROR|runtime error|terminate called" "$log" || tail -60 "$log"
+    for crash in build/fuzz/"$name"-crash-* build/fuzz/"$name"-leak-* build/fuzz/"$name"-timeout-*; do
+      [ -f "$crash" ] && { echo "input $crash:"; od -A d -t x1z "$crash" | head -40; }
+    done
+    return 1
+  fi
+  tail -12 "$log"
 }
 
 mkdir -p build

@@ -124,6 +124,11 @@ TEST_CASE("malformed pickles are corrupt_metadata", "[pickle]") {
       std::string("\x80\x04\xff", 3),                // unknown opcode
       std::string("\x00", 1),
       std::string("\x80\x04\x94.", 4),               // MEMOIZE on an empty stack
+      // Opcodes reaching below the innermost MARK (Python starts a new stack at MARK):
+      std::string("\x80\x03]](ae.", 7),             // APPEND across the MARK, then APPENDS
+      std::string("\x80\x03}\x8c\x01k(\x8c\x01vs.", 11),  // SETITEM across the MARK
+      std::string("\x80\x03](\x94" "e.", 6),          // MEMOIZE with nothing above the MARK
+      std::string("\x80\x03](q\x00" "e.", 7),         // BINPUT with nothing above the MARK
   };
   for (const auto& bytes : cases) {
     auto doc = pickle::read(bytes);

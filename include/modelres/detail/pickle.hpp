@@ -139,7 +139,7 @@ class Reader {
           marks_.push_back(stack_.size());
           break;
         case 0x94:  // MEMOIZE
-          if (stack_.empty()) return fail(errc::corrupt_metadata, "MEMOIZE on an empty stack", at);
+          if (values_above_mark() < 1) return fail(errc::corrupt_metadata, "MEMOIZE with no value above the MARK", at);
           if (memo_.size() >= limits::max_memo) return fail(errc::corrupt_metadata, "memo too large", at);
           memo_.push_back(stack_.back());
           break;
@@ -147,7 +147,7 @@ class Reader {
         case 'r': {  // BINPUT, LONG_BINPUT
           std::uint64_t i = 0;
           if (!read_le(op == 'q' ? 1 : 4, i)) return truncated();
-          if (stack_.empty()) return fail(errc::corrupt_metadata, "BINPUT on an empty stack", at);
+          if (values_above_mark() < 1) return fail(errc::corrupt_metadata, "BINPUT with no value above the MARK", at);
           if (i >= limits::max_memo) return fail(errc::corrupt_metadata, "memo index too large", at);
           if (i >= memo_.size()) memo_.resize(static_cast<std::size_t>(i) + 1, unset);
           memo_[static_cast<std::size_t>(i)] = stack_.back();
@@ -169,7 +169,7 @@ class Reader {
           break;
         }
         case 'a':  // APPEND
-          if (stack_.size() < 2) return fail(errc::corrupt_metadata, "APPEND needs a list and a value", at);
+          if (values_above_mark() < 2) return fail(errc::corrupt_metadata, "APPEND needs a list and a value above the MARK", at);
           if (!append_to(stack_[stack_.size() - 2], stack_.size() - 1, kind::list, at)) return error_;
           break;
         case 'e':  // APPENDS
@@ -184,7 +184,8 @@ class Reader {
           break;
         }
         case 's':  // SETITEM
-          if (stack_.size() < 3) return fail(errc::corrupt_metadata, "SETITEM needs a dict, a key and a value", at);
+          if (values_above_mark() < 3)
+            return fail(errc::corrupt_metadata, "SETITEM needs a dict, a key and a value above the MARK", at);
           if (!append_to(stack_[stack_.size() - 3], stack_.size() - 2, kind::dict, at)) return error_;
           break;
         case '.':  // STOP
@@ -214,6 +215,10 @@ class Reader {
     pos_ += width;
     return true;
   }
+
+  // Python's unpickler starts a new stack at each MARK, so no opcode may take
+  // values from below the innermost one; this also keeps every mark <= stack_.size().
+  std::size_t values_above_mark() const { return stack_.size() - (marks_.empty() ? 0 : marks_.back()); }
 
   void push_new(kind k) {
     doc_.nodes.emplace_back();
