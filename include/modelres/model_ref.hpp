@@ -28,7 +28,11 @@ struct ModelId {
   std::string owner;
   std::string name;
 
-  std::string str() const { return owner + "/" + name; }
+  std::string str() const {
+    std::string s;
+    s.reserve(owner.size() + 1 + name.size());
+    return s.append(owner).append(1, '/').append(name);
+  }
 
   static result<ModelId> parse(std::string_view text);
 

@@ -33,6 +33,12 @@ const std::string python_tree = R"({
  }
 })";
 
+std::vector<const json::Node*> children_of(const json::Document& d, const json::Node& n) {
+  std::vector<const json::Node*> out;
+  for (const json::Node& c : d.children(n)) out.push_back(&c);
+  return out;
+}
+
 errc code_of(std::string_view text) {
   auto doc = json::read(text);
   return doc ? errc{} : static_cast<errc>(doc.error().code.value());
@@ -49,10 +55,12 @@ TEST_CASE("json: reads a tree listing as huggingface_hub writes it", "[json]") {
   CHECK(version == 1);
   const json::Node* files = d.member(d.root(), "files");
   REQUIRE(files);
-  REQUIRE(files->keys.size() == 3);
-  CHECK(files->keys[0] == "config.json");
-  CHECK(files->keys[2] == "sub/caf\xc3\xa9 \xf0\x9f\x98\x80.txt");  // \u escapes and a surrogate pair, as UTF-8
-  const json::Node& weights = d.nodes[files->items[1]];
+  REQUIRE(files->size == 3);
+  const auto listed = children_of(d, *files);
+  REQUIRE(listed.size() == 3);
+  CHECK(listed[0]->key == "config.json");
+  CHECK(listed[2]->key == "sub/caf\xc3\xa9 \xf0\x9f\x98\x80.txt");  // \u escapes and a surrogate pair, as UTF-8
+  const json::Node& weights = *listed[1];
   std::uint64_t size = 0;
   REQUIRE(json::Document::as_uint(*d.member(weights, "size"), size));
   CHECK(size == 1234);
@@ -64,14 +72,47 @@ TEST_CASE("json: every value kind and escape", "[json]") {
   auto doc = json::read(R"( [null, true, false, -0, 12.5e-3, "\"\\\/\b\f\n\r\t", {}, []] )");
   REQUIRE(doc);
   const auto& d = doc.value();
-  REQUIRE(d.root().items.size() == 8);
-  CHECK(d.nodes[d.root().items[0]].type == json::kind::null);
-  CHECK(d.nodes[d.root().items[1]].boolean);
-  CHECK_FALSE(d.nodes[d.root().items[2]].boolean);
-  CHECK(d.nodes[d.root().items[4]].text == "12.5e-3");
-  CHECK(d.nodes[d.root().items[5]].text == "\"\\/\b\f\n\r\t");
-  CHECK(d.nodes[d.root().items[6]].type == json::kind::object);
-  CHECK(d.nodes[d.root().items[7]].type == json::kind::array);
+  REQUIRE(d.root().size == 8);
+  const auto items = children_of(d, d.root());
+  REQUIRE(items.size() == 8);
+  CHECK(items[0]->type == json::kind::null);
+  CHECK(items[1]->boolean);
+  CHECK_FALSE(items[2]->boolean);
+  CHECK(items[4]->text == "12.5e-3");
+  CHECK(items[5]->text == "\"\\/\b\f\n\r\t");
+  CHECK(items[6]->type == json::kind::object);
+  CHECK(items[7]->type == json::kind::array);
+}
+
+// Strings are unescaped in place in the document's copy: each string's text
+// must stay exactly its own, whatever escapes came before or after it.
+TEST_CASE("json: strings unescaped in place keep their neighbours intact", "[json]") {
+  auto doc = json::read(R"({"a\u0062c": "\u00e9\ud83d\ude00x", "n\nl": ["\t", "", "plain", "\\\"", 12],)"
+                        R"( "z": {"\u0041\u0042": "\/\/"}})");
+  REQUIRE(doc);
+  const json::Document& d = doc.value();
+  const auto members = children_of(d, d.root());
+  REQUIRE(members.size() == 3);
+  CHECK(members[0]->key == "abc");
+  CHECK(members[0]->text == "\xc3\xa9\xf0\x9f\x98\x80x");
+  CHECK(members[1]->key == "n\nl");
+  const auto items = children_of(d, *members[1]);
+  REQUIRE(items.size() == 5);
+  CHECK(items[0]->text == "\t");
+  CHECK(items[1]->text.empty());
+  CHECK(items[2]->text == "plain");
+  CHECK(items[3]->text == "\\\"");
+  CHECK(items[4]->text == "12");
+  CHECK(members[2]->key == "z");
+  REQUIRE(d.member(*members[2], "AB"));
+  CHECK(d.member(*members[2], "AB")->text == "//");
+  // The document owns its text: it outlives the input and survives a move.
+  std::string input = R"({"k": "v\u0031"})";
+  auto moved = json::read(input);
+  input.assign(input.size(), '#');
+  REQUIRE(moved);
+  json::Document kept = std::move(moved).value();
+  CHECK(kept.member(kept.root(), "k")->text == "v1");
 }
 
 TEST_CASE("json: sizes are whole non-negative 64-bit numbers or nothing", "[json]") {

@@ -174,6 +174,26 @@ TEST_CASE("an empty snapshot directory (left by a local-only 1.38 call) is passe
   CHECK(m.value().completeness == Completeness::verified);
 }
 
+// The client's escaping is '.' -> "___"; reading it back takes each "___"
+// from the left, so a name with underscores next to a dot reads back as Python's does.
+TEST_CASE("dotted names: escaping, unescaping and matching .mdl's id", "[modelscope]") {
+  namespace ms = modelres::detail::modelscope;
+  CHECK(ModelScopeCache::escape_name("Qwen2.5-0.5B") == "Qwen2___5-0___5B");
+  CHECK(ModelScopeCache::unescape_name("Qwen2___5-0___5B") == "Qwen2.5-0.5B");
+  CHECK(ModelScopeCache::unescape_name("a____b") == "a._b");
+  CHECK(ModelScopeCache::unescape_name("______") == "..");
+  CHECK(ModelScopeCache::unescape_name("__") == "__");
+  CHECK(ModelScopeCache::unescape_name("") == "");
+  CHECK(ms::is_escaped_id("Qwen/Qwen2___5-0___5B", "Qwen", "Qwen2.5-0.5B"));
+  CHECK(ms::is_escaped_id("o/x___", "o", "x."));
+  CHECK_FALSE(ms::is_escaped_id("Qwen/Qwen2.5-0.5B", "Qwen", "Qwen2.5-0.5B"));  // not escaped
+  CHECK_FALSE(ms::is_escaped_id("Qwen/Qwen2___5-0___5", "Qwen", "Qwen2.5-0.5B"));  // shorter
+  CHECK_FALSE(ms::is_escaped_id("Qwen/Qwen2___5-0___5BB", "Qwen", "Qwen2.5-0.5B"));  // longer
+  CHECK_FALSE(ms::is_escaped_id("Qwen2/Qwen2___5-0___5B", "Qwen", "Qwen2.5-0.5B"));
+  CHECK_FALSE(ms::is_escaped_id("Qwen", "Qwen", ""));
+  CHECK_FALSE(ms::is_escaped_id("Qwen_name", "Qwen", "name"));
+}
+
 TEST_CASE("dotted names: the ___ directory, its symlink, and the pre-1.12 dotted directory", "[modelscope]") {
   SECTION("1.23-1.37 with the dotted symlink the client creates") {
     TempDir root;

@@ -110,7 +110,7 @@ class HuggingFaceCache {
     if (auto valid = parse_revision(rev); !valid) return finish(std::move(valid).error());
     auto root_dir = root();
     if (!root_dir) return finish(std::move(root_dir).error());
-    const std::string repo = root_dir.value() + "/" + repo_folder(id);
+    const std::string repo = detail::concat({root_dir.value(), "/models--", id.owner, "--", id.name});
 
     const detail::FileStatus st = detail::status(repo);
     if (!st.exists() || !st.is_directory) {
@@ -124,7 +124,7 @@ class HuggingFaceCache {
     if (is_commit_hash(rev)) {
       commit = rev;
     } else {
-      const std::string ref_path = repo + "/refs/" + rev;
+      const std::string ref_path = detail::concat({repo, "/refs/", rev});
       if (const std::error_code ec = detail::huggingface::read_ref(repo, rev, commit)) {
         if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory) {
           probes.push_back({ref_path, "does not exist"});
@@ -144,10 +144,10 @@ class HuggingFaceCache {
         return finish(Error(errc::corrupt_metadata, {}, ref_path + " holds '" + detail::printable(commit, 80) +
                                                              "', not a 40-hex commit"));
       }
-      probes.push_back({ref_path, "names commit " + commit});
+      probes.push_back({ref_path, detail::concat({"names commit ", commit})});
     }
 
-    const std::string snapshot = repo + "/snapshots/" + commit;
+    const std::string snapshot = detail::concat({repo, "/snapshots/", commit});
     auto found = detail::huggingface::probe_snapshot(repo, snapshot, commit, probes);
     if (!found) return finish(std::move(found).error());
     ResolvedModel& m = found.value();

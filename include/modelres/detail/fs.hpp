@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -350,6 +351,17 @@ inline std::string expand_variables(std::string_view text) {
       out.append(text.substr(i, past - i));
     i = past > i ? past : i + 1;
   }
+  return out;
+}
+
+// The parts joined, in one allocation: a lookup builds a dozen paths, and
+// a + "/" + b reallocates at each step.
+inline std::string concat(std::initializer_list<std::string_view> parts) {
+  std::size_t size = 0;
+  for (std::string_view p : parts) size += p.size();
+  std::string out;
+  out.reserve(size);
+  for (std::string_view p : parts) out.append(p);
   return out;
 }
 

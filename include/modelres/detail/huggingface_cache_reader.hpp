@@ -37,7 +37,7 @@ inline constexpr std::size_t max_metadata_bytes = 64u << 20;
 inline constexpr const char* manifest_dir = ".modelres";
 
 // models--owner--name, as huggingface_hub's repo_folder_name() builds it.
-inline std::string repo_folder(const ModelId& id) { return "models--" + id.owner + "--" + id.name; }
+inline std::string repo_folder(const ModelId& id) { return detail::concat({"models--", id.owner, "--", id.name}); }
 
 // A full commit id, as the cache names snapshots (40 lower-case hex).
 inline bool is_commit_hash(std::string_view s) { return detail::is_lower_hex(s, 40); }
@@ -53,7 +53,7 @@ struct Listed {
 // writes none and reads without stripping; the JS and Rust clients strip.
 inline std::error_code read_ref(const std::string& repo, const std::string& revision, std::string& commit) {
   std::string bytes;
-  if (auto ec = detail::read_file(repo + "/refs/" + revision, bytes, 4096)) return ec;
+  if (auto ec = detail::read_file(detail::concat({repo, "/refs/", revision}), bytes, 4096)) return ec;
   const auto space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
   std::size_t start = 0, end = bytes.size();
   while (start < end && space(bytes[start])) ++start;
@@ -74,7 +74,7 @@ inline std::vector<std::string> cached_commits(const std::string& repo) {
 
 // models--owner--name/.modelres/<commit>: the commit's manifest.
 inline std::string manifest_path(const std::string& repo, const std::string& commit) {
-  return repo + "/" + manifest_dir + "/" + commit;
+  return detail::concat({repo, "/", manifest_dir, "/", commit});
 }
 
 // Our manifest of one commit, if it is there, readable, of this model folder and this commit.
@@ -220,10 +220,14 @@ inline result<void> walk(const std::string& inside, const std::string& snapshot,
   return success();
 }
 
+// What read_tree keeps of each listed file: a hit needs paths and sizes only.
+enum class TreeDetail { sizes, sizes_and_hashes };
+
 // trees/<commit>.json (format_version 1). Absent: false. Unreadable JSON or
 // another format version: false, with why (huggingface_hub ignores such a
 // file too). A listed path that would leave the snapshot: unsafe_metadata.
-inline result<bool> read_tree(const std::string& path, std::vector<Listed>& out, std::string& why_ignored) {
+inline result<bool> read_tree(const std::string& path, std::vector<Listed>& out, std::string& why_ignored,
+                              TreeDetail detail = TreeDetail::sizes_and_hashes) {
   std::string bytes;
   if (const std::error_code ec = detail::read_file(path, bytes, max_metadata_bytes)) {
     if (ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) why_ignored = ec.message();
@@ -246,11 +250,11 @@ inline result<bool> read_tree(const std::string& path, std::vector<Listed>& out,
     why_ignored = "no \"files\" object";
     return false;
   }
-  out.reserve(out.size() + files->keys.size());
-  for (std::size_t i = 0; i < files->keys.size(); ++i) {
-    const std::string& file = files->keys[i];
-    const detail::json::Node* size = d.member(d.nodes[files->items[i]], "size");
-    Listed entry{file, 0, {}, {}, {}};
+  out.reserve(out.size() + files->size);
+  for (const detail::json::Node& listed : d.children(*files)) {
+    const std::string_view file = listed.key;
+    const detail::json::Node* size = d.member(listed, "size");
+    Listed entry{std::string(file), 0, {}, {}, {}};
     if (!size || !detail::json::Document::as_uint(*size, entry.size)) {
       why_ignored = "\"" + detail::printable(file, 200) + "\" has no size";
       out.clear();
@@ -259,12 +263,15 @@ inline result<bool> read_tree(const std::string& path, std::vector<Listed>& out,
     if (!detail::is_safe_relative_path(file))
       return Error(errc::unsafe_metadata, {}, path + " lists an unsafe path: " + detail::printable(file, 200));
     const auto hex_member = [&](const char* key, std::size_t length) {
-      const detail::json::Node* v = d.member(d.nodes[files->items[i]], key);
-      return v && v->type == detail::json::kind::string && detail::is_lower_hex(v->text, length) ? v->text : std::string();
+      const detail::json::Node* v = d.member(listed, key);
+      return v && v->type == detail::json::kind::string && detail::is_lower_hex(v->text, length) ? std::string(v->text)
+                                                                                                 : std::string();
     };
-    entry.blob_id = hex_member("blob_id", 40);
-    entry.lfs_sha256 = hex_member("lfs_sha256", 64);
-    entry.xet_hash = hex_member("xet_hash", 64);
+    if (detail == TreeDetail::sizes_and_hashes) {
+      entry.blob_id = hex_member("blob_id", 40);
+      entry.lfs_sha256 = hex_member("lfs_sha256", 64);
+      entry.xet_hash = hex_member("xet_hash", 64);
+    }
     out.push_back(std::move(entry));
   }
   return true;
@@ -300,26 +307,33 @@ inline result<ResolvedModel> probe_snapshot(const std::string& repo, const std::
   if (has_manifest)
     for (const HubFile& f : manifest.snapshot.files) listed.push_back({f.path, f.size, {}, {}, {}});
   bool has_tree = false;
-  const std::string tree_path = repo + "/trees/" + commit + ".json";
+  const std::string tree_path = detail::concat({repo, "/trees/", commit, ".json"});
   if (!has_manifest) {
     std::string why_ignored;
-    MODELRES_TRY(tree_found, read_tree(tree_path, listed, why_ignored));
+    MODELRES_TRY(tree_found, read_tree(tree_path, listed, why_ignored, TreeDetail::sizes));
     has_tree = tree_found;
     if (!why_ignored.empty()) probes.push_back({tree_path, "ignored: " + why_ignored});
   }
 
   if (has_manifest || has_tree) {
-    const std::string source = has_manifest ? manifest_dir + std::string("/") + commit : "trees/" + commit + ".json";
     std::vector<std::string> missing, wrong_size;
     std::unordered_set<std::string> checked_dirs;  // each subdirectory's own link check, once
+    std::string previous_dirs;  // the last file's directories, all checked: trees list a directory's files together
+    std::string path = snapshot + "/";  // one buffer for every file's path
+    const std::size_t snapshot_length = path.size();
     m.files.reserve(listed.size());
     for (Listed& f : listed) {
-      const std::string path = snapshot + "/" + f.path;
-      for (std::size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
-        std::string dir = snapshot + "/" + f.path.substr(0, slash);
-        if (checked_dirs.count(dir)) continue;
-        MODELRES_TRYV(check_link(inside, dir, probes));
-        checked_dirs.insert(std::move(dir));
+      path.resize(snapshot_length);
+      path += f.path;
+      const std::string_view dirs = std::string_view(f.path).substr(0, std::min(f.path.rfind('/'), f.path.size()));
+      if (!dirs.empty() && dirs != previous_dirs) {
+        for (std::size_t slash = f.path.find('/'); slash != std::string::npos; slash = f.path.find('/', slash + 1)) {
+          std::string dir = path.substr(0, snapshot_length + slash);
+          if (checked_dirs.count(dir)) continue;
+          MODELRES_TRYV(check_link(inside, dir, probes));
+          checked_dirs.insert(std::move(dir));
+        }
+        previous_dirs.assign(dirs);
       }
       MODELRES_TRYV(check_link(inside, path, probes));
       const detail::FileStatus fs = detail::status(path);  // follows the link into blobs/
@@ -334,6 +348,7 @@ inline result<ResolvedModel> probe_snapshot(const std::string& repo, const std::
       probes.push_back({snapshot, std::to_string(missing.size() + wrong_size.size()) + " of " +
                                       std::to_string(listed.size()) + " listed files missing or of another size"});
       std::string why;
+      const std::string source = has_manifest ? manifest_dir + std::string("/") + commit : "trees/" + commit + ".json";
       if (!missing.empty()) why = "missing files listed in " + source + ": " + detail::join_limited(missing);
       if (!wrong_size.empty())
         why += (why.empty() ? "" : "; ") + std::string("files of another size than listed: ") + detail::join_limited(wrong_size);

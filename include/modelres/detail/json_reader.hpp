@@ -8,13 +8,12 @@
 // (tests/fuzz/json_fuzzer.cpp).
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_set>
-#include <utility>
 #include <vector>
 
 #include "../error.hpp"
@@ -24,24 +23,65 @@ namespace modelres::detail::json {
 
 enum class kind { null, boolean, number, string, array, object };
 
+// One value. Text and keys are views into the Document's own copy of the
+// input, unescaped in place (an unescaped string is never longer than its
+// escaped form), so reading a document allocates only the node array.
 struct Node {
   kind type = kind::null;
   bool boolean = false;
-  std::string text;                 // a string's value, or a number as written
-  std::vector<std::size_t> items;   // array elements, or object values (node indexes)
-  std::vector<std::string> keys;    // object keys, parallel to items
+  std::string_view text;      // a string's value, or a number as written
+  std::string_view key;       // the member's name, when this node is an object's member
+  std::uint32_t first = 0;    // first child (0: none; the root is nobody's child)
+  std::uint32_t next = 0;     // next sibling (0: none)
+  std::uint32_t size = 0;     // number of children
 };
 
-struct Document {
+class Document {
+ public:
+  Document() = default;
+  Document(Document&&) = default;  // moving a vector keeps its buffer, so the views stay valid
+  Document& operator=(Document&&) = default;
+  Document(const Document&) = delete;  // a copy's views would point into the original
+  Document& operator=(const Document&) = delete;
+
   std::vector<Node> nodes;  // nodes[0] is the root
 
   const Node& root() const { return nodes[0]; }
 
+  // The children of an array or object, in document order.
+  class Children {
+   public:
+    class iterator {
+     public:
+      iterator(const std::vector<Node>* nodes, std::uint32_t at) : nodes_(nodes), at_(at) {}
+      const Node& operator*() const { return (*nodes_)[at_]; }
+      const Node* operator->() const { return &(*nodes_)[at_]; }
+      iterator& operator++() {
+        at_ = (*nodes_)[at_].next;
+        return *this;
+      }
+      bool operator!=(const iterator& o) const { return at_ != o.at_; }
+      bool operator==(const iterator& o) const { return at_ == o.at_; }
+
+     private:
+      const std::vector<Node>* nodes_;
+      std::uint32_t at_;
+    };
+    Children(const std::vector<Node>& nodes, const Node& parent) : nodes_(&nodes), first_(parent.first) {}
+    iterator begin() const { return {nodes_, first_}; }
+    iterator end() const { return {nodes_, 0}; }
+
+   private:
+    const std::vector<Node>* nodes_;
+    std::uint32_t first_;
+  };
+  Children children(const Node& n) const { return Children(nodes, n); }
+
   // The member `key` of an object, or nullptr.
   const Node* member(const Node& object, std::string_view key) const {
     if (object.type != kind::object) return nullptr;
-    for (std::size_t i = 0; i < object.keys.size(); ++i)
-      if (object.keys[i] == key) return &nodes[object.items[i]];
+    for (const Node& m : children(object))
+      if (m.key == key) return &m;
     return nullptr;
   }
 
@@ -58,16 +98,25 @@ struct Document {
     out = v;
     return true;
   }
+
+ private:
+  friend class Reader;
+  std::vector<char> text_;  // the input, with strings unescaped in place
 };
 
 class Reader {
  public:
   static constexpr std::size_t max_depth = 64;
+  static constexpr std::size_t max_size = 0xffffffffu;  // node indexes are 32 bits
 
-  explicit Reader(std::string_view text) : s_(text) {}
+  explicit Reader(std::string_view text) : input_(text) {}
 
   result<Document> read() {
     Document doc;
+    if (input_.size() > max_size) return Error(errc::corrupt_metadata, {}, "JSON larger than 4 GiB");
+    doc.text_.assign(input_.begin(), input_.end());
+    buf_ = doc.text_.data();
+    s_ = std::string_view(buf_, doc.text_.size());
     doc.nodes.reserve(s_.size() / 16 + 1);  // a guess: a node is rarely under 16 bytes of text
     doc.nodes.emplace_back();
     if (!value(doc, 0, 0)) return error();
@@ -77,7 +126,9 @@ class Reader {
   }
 
  private:
-  std::string_view s_;
+  std::string_view input_;
+  char* buf_ = nullptr;  // the document's copy, where strings are unescaped
+  std::string_view s_;   // the same bytes, as read
   std::size_t pos_ = 0;
   std::string why_;
 
@@ -98,7 +149,7 @@ class Reader {
   }
 
   // Parses one value into doc.nodes[at].
-  bool value(Document& doc, std::size_t at, std::size_t depth) {
+  bool value(Document& doc, std::uint32_t at, std::size_t depth) {
     skip_space();
     if (pos_ >= s_.size()) return fail("unexpected end");
     const char c = s_[pos_];
@@ -108,10 +159,7 @@ class Reader {
     }
     if (c == '"') {
       doc.nodes[at].type = kind::string;
-      std::string text;
-      if (!string(text)) return false;
-      doc.nodes[at].text = std::move(text);
-      return true;
+      return string(doc.nodes[at].text);
     }
     if (c == 't' || c == 'f') {
       doc.nodes[at].type = kind::boolean;
@@ -123,38 +171,44 @@ class Reader {
     return fail("expected a value");
   }
 
-  bool object(Document& doc, std::size_t at, std::size_t depth) {
+  // Appends a new node as the last child of `parent`, after `last` (0: none yet).
+  static std::uint32_t add_child(Document& doc, std::uint32_t parent, std::uint32_t last) {
+    const auto child = static_cast<std::uint32_t>(doc.nodes.size());
+    doc.nodes.emplace_back();  // may move nodes: index, never hold a reference across this
+    if (last) doc.nodes[last].next = child;
+    else doc.nodes[parent].first = child;
+    ++doc.nodes[parent].size;
+    return child;
+  }
+
+  bool object(Document& doc, std::uint32_t at, std::size_t depth) {
     doc.nodes[at].type = kind::object;
     ++pos_;
     skip_space();
     if (pos_ < s_.size() && s_[pos_] == '}') return ++pos_, true;
     // Duplicate keys: a linear look for small objects, a hash set once an
     // object grows (a tree listing can have 100k keys).
-    std::unordered_set<std::string> seen;
+    std::unordered_set<std::string_view> seen;
+    std::uint32_t last = 0;
     while (true) {
       skip_space();
       if (pos_ >= s_.size() || s_[pos_] != '"') return fail("expected a key");
-      std::string key;
+      std::string_view key;
       if (!string(key)) return false;
-      const std::vector<std::string>& keys = doc.nodes[at].keys;
-      if (keys.size() < 16) {
-        if (std::find(keys.begin(), keys.end(), key) != keys.end()) return fail("duplicate key");
+      if (doc.nodes[at].size < 16) {
+        for (std::uint32_t i = doc.nodes[at].first; i; i = doc.nodes[i].next)
+          if (doc.nodes[i].key == key) return fail("duplicate key");
       } else {
-        if (seen.empty()) seen.insert(keys.begin(), keys.end());
+        if (seen.empty())
+          for (std::uint32_t i = doc.nodes[at].first; i; i = doc.nodes[i].next) seen.insert(doc.nodes[i].key);
         if (!seen.insert(key).second) return fail("duplicate key");
       }
       skip_space();
       if (pos_ >= s_.size() || s_[pos_] != ':') return fail("expected ':'");
       ++pos_;
-      const std::size_t child = doc.nodes.size();
-      doc.nodes.emplace_back();  // may move nodes: index, never hold a reference across this
-      if (!value(doc, child, depth + 1)) return false;
-      if (doc.nodes[at].keys.empty()) {
-        doc.nodes[at].keys.reserve(4);
-        doc.nodes[at].items.reserve(4);
-      }
-      doc.nodes[at].keys.push_back(std::move(key));
-      doc.nodes[at].items.push_back(child);
+      last = add_child(doc, at, last);
+      doc.nodes[last].key = key;
+      if (!value(doc, last, depth + 1)) return false;
       skip_space();
       if (pos_ < s_.size() && s_[pos_] == ',') {
         ++pos_;
@@ -165,16 +219,15 @@ class Reader {
     }
   }
 
-  bool array(Document& doc, std::size_t at, std::size_t depth) {
+  bool array(Document& doc, std::uint32_t at, std::size_t depth) {
     doc.nodes[at].type = kind::array;
     ++pos_;
     skip_space();
     if (pos_ < s_.size() && s_[pos_] == ']') return ++pos_, true;
+    std::uint32_t last = 0;
     while (true) {
-      const std::size_t child = doc.nodes.size();
-      doc.nodes.emplace_back();
-      if (!value(doc, child, depth + 1)) return false;
-      doc.nodes[at].items.push_back(child);
+      last = add_child(doc, at, last);
+      if (!value(doc, last, depth + 1)) return false;
       skip_space();
       if (pos_ < s_.size() && s_[pos_] == ',') {
         ++pos_;
@@ -209,7 +262,7 @@ class Reader {
       if (!digits()) return fail("expected digits in the exponent");
     }
     n.type = kind::number;
-    n.text = std::string(s_.substr(start, pos_ - start));
+    n.text = s_.substr(start, pos_ - start);
     return true;
   }
 
@@ -227,45 +280,70 @@ class Reader {
     return true;
   }
 
-  static void append_utf8(std::string& out, unsigned cp) {
+  // Writes code point cp as UTF-8 at buf_[w]; w only ever trails pos_ (the
+  // shortest escape, \uXXXX, is 6 bytes for at most 3 of UTF-8; a pair is 12 for 4).
+  void put_utf8(std::size_t& w, unsigned cp) {
     if (cp < 0x80) {
-      out += static_cast<char>(cp);
+      buf_[w++] = static_cast<char>(cp);
     } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
+      buf_[w++] = static_cast<char>(0xC0 | (cp >> 6));
+      buf_[w++] = static_cast<char>(0x80 | (cp & 0x3F));
     } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
+      buf_[w++] = static_cast<char>(0xE0 | (cp >> 12));
+      buf_[w++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      buf_[w++] = static_cast<char>(0x80 | (cp & 0x3F));
     } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
+      buf_[w++] = static_cast<char>(0xF0 | (cp >> 18));
+      buf_[w++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      buf_[w++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      buf_[w++] = static_cast<char>(0x80 | (cp & 0x3F));
     }
   }
 
-  bool string(std::string& out) {
+  // Neither the closing quote, an escape nor a control character (a table:
+  // strings are most of a tree listing's bytes).
+  static bool plain_in_string(char c) {
+    struct Table {
+      bool plain[256];
+      constexpr Table() : plain() {
+        for (int i = 0x20; i < 256; ++i) plain[i] = i != '"' && i != '\\';
+      }
+    };
+    static constexpr Table table;
+    return table.plain[static_cast<unsigned char>(c)];
+  }
+
+  // Reads a string at pos_ and unescapes it in place; out views the result.
+  bool string(std::string_view& out) {
     ++pos_;  // the opening quote
+    const std::size_t begin = pos_;
+    std::size_t w = pos_;  // where the unescaped text ends; equals pos_ until the first escape
     while (true) {
       // The run of plain characters up to the next quote, escape or control character, at once.
       const std::size_t run = pos_;
-      while (pos_ < s_.size() && s_[pos_] != '"' && s_[pos_] != '\\' && static_cast<unsigned char>(s_[pos_]) >= 0x20) ++pos_;
-      out.append(s_.data() + run, pos_ - run);
+      const char* p = s_.data() + pos_;
+      const char* const end = s_.data() + s_.size();
+      while (p != end && plain_in_string(*p)) ++p;
+      pos_ = static_cast<std::size_t>(p - s_.data());
+      if (w != run) std::memmove(buf_ + w, buf_ + run, pos_ - run);
+      w += pos_ - run;
       if (pos_ >= s_.size()) return fail("unterminated string");
       const char c = s_[pos_++];
-      if (c == '"') return true;
+      if (c == '"') {
+        out = std::string_view(buf_ + begin, w - begin);
+        return true;
+      }
       if (c != '\\') return fail("control character in a string");
       if (pos_ >= s_.size()) return fail("unterminated escape");
       switch (s_[pos_++]) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"': buf_[w++] = '"'; break;
+        case '\\': buf_[w++] = '\\'; break;
+        case '/': buf_[w++] = '/'; break;
+        case 'b': buf_[w++] = '\b'; break;
+        case 'f': buf_[w++] = '\f'; break;
+        case 'n': buf_[w++] = '\n'; break;
+        case 'r': buf_[w++] = '\r'; break;
+        case 't': buf_[w++] = '\t'; break;
         case 'u': {
           unsigned cp = 0;
           if (!hex4(cp)) return false;
@@ -278,7 +356,7 @@ class Reader {
             if (low < 0xDC00 || low > 0xDFFF) return fail("lone high surrogate");
             cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
           }
-          append_utf8(out, cp);
+          put_utf8(w, cp);
           break;
         }
         default: return fail("unknown escape");

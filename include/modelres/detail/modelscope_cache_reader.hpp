@@ -43,15 +43,26 @@ inline std::string escape_name(std::string_view name) {
 }
 inline std::string unescape_name(std::string_view name) {
   std::string out;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (name.compare(i, 3, "___") == 0) {
-      out += '.';
-      i += 2;
-    } else {
-      out += name[i];
-    }
+  out.reserve(name.size());
+  for (std::size_t from = 0;;) {
+    const std::size_t at = name.find("___", from);
+    out.append(name.substr(from, at - from));
+    if (at == std::string_view::npos) return out;
+    out += '.';
+    from = at + 3;
   }
-  return out;
+}
+// Whether `recorded` is "owner/" + escape_name(name), without building it.
+inline bool is_escaped_id(std::string_view recorded, std::string_view owner, std::string_view name) {
+  if (recorded.size() <= owner.size() || recorded.substr(0, owner.size()) != owner || recorded[owner.size()] != '/')
+    return false;
+  recorded.remove_prefix(owner.size() + 1);
+  for (char c : name) {
+    const std::string_view want = c == '.' ? std::string_view("___") : std::string_view(&c, 1);
+    if (recorded.substr(0, want.size()) != want) return false;
+    recorded.remove_prefix(want.size());
+  }
+  return recorded.empty();
 }
 
 inline constexpr const char* layout_snapshots = "modelscope >= 1.38 (models/owner--name/snapshots/revision)";
@@ -108,7 +119,7 @@ class LayoutGates {
   bool missing(std::string_view prefix) {
     for (std::size_t i = 0; i < count_; ++i)
       if (known_[i].first == prefix) return known_[i].second;
-    const bool is_missing = detail::status(root_ + std::string(prefix)).error == std::errc::no_such_file_or_directory;
+    const bool is_missing = detail::status(detail::concat({root_, prefix})).error == std::errc::no_such_file_or_directory;
     if (count_ < known_.size()) known_[count_++] = {prefix, is_missing};
     return is_missing;
   }
@@ -239,7 +250,7 @@ inline result<std::vector<CachedFile>> parse_msc(detail::pickle::Document& doc, 
 // the bare revision for datasets. Empty if there is no .mv.
 inline std::string read_version(const std::string& dir) {
   std::string text;
-  if (detail::read_file(dir + "/.mv", text, 4096)) return {};
+  if (detail::read_file(detail::concat({dir, "/.mv"}), text, 4096)) return {};
   // Python reads it back with str.strip().
   const auto is_space = [](char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; };
   while (!text.empty() && is_space(text.back())) text.pop_back();
@@ -321,7 +332,7 @@ inline result<ResolvedModel> probe_manifest(const std::string& dir, const std::s
 inline result<std::string> read_model_id(const std::string& dir, const ModelId* id, std::vector<Probe>& probes,
                                          ProbeNotes& notes) {
   std::string mdl;
-  const std::string mdl_path = dir + "/.mdl";
+  const std::string mdl_path = detail::concat({dir, "/.mdl"});
   if (detail::read_file(mdl_path, mdl, max_metadata_bytes)) return std::string();
   auto doc = detail::pickle::read(mdl);
   if (!doc) {
@@ -334,7 +345,7 @@ inline result<std::string> read_model_id(const std::string& dir, const ModelId* 
     probes.push_back({mdl_path, "unreadable"});
     return Error(errc::corrupt_metadata, {}, mdl_path + ": expected a dict with a string 'id'");
   }
-  if (id && *recorded != id->owner + "/" + escape_name(id->name)) {
+  if (id && !is_escaped_id(*recorded, id->owner, id->name)) {
     probes.push_back({dir, "belongs to model " + *recorded + " (per .mdl)"});
     notes.foreign = true;
     return Error(errc::not_cached, {});
@@ -421,7 +432,7 @@ inline result<ResolvedModel> probe_classic(const std::string& dir, const char* l
                                            std::string_view revision, std::vector<Probe>& probes,
                                            ProbeNotes& notes, bool list_unrecorded = true) {
   std::string bytes;
-  const std::string manifest_path = dir + "/" + detail::manifest_name;
+  const std::string manifest_path = detail::concat({dir, "/", detail::manifest_name});
   const std::error_code manifest_error = detail::read_file(manifest_path, bytes, max_metadata_bytes);
   if (!manifest_error) return probe_manifest(dir, manifest_path, bytes, layout, id, revision, probes, notes);
   if (manifest_error != std::errc::no_such_file_or_directory && manifest_error != std::errc::not_a_directory) {
@@ -429,7 +440,7 @@ inline result<ResolvedModel> probe_classic(const std::string& dir, const char* l
     if (manifest_error == std::errc::permission_denied)
       return Error(errc::permission_denied, {}, "cannot read " + manifest_path).with_cause(manifest_error);
   }
-  const std::string msc_path = dir + "/.msc";
+  const std::string msc_path = detail::concat({dir, "/.msc"});
   const std::error_code msc_error = detail::read_file(msc_path, bytes, max_metadata_bytes);
   const bool has_msc = !msc_error;
   if (msc_error == std::errc::not_a_directory || msc_error == std::errc::no_such_file_or_directory) {
@@ -459,8 +470,12 @@ inline result<ResolvedModel> probe_classic(const std::string& dir, const char* l
 
   // Every file the record lists must be on disk.
   std::vector<std::string> missing;
+  std::string file_path = detail::concat({dir, "/"});  // one buffer for every file's path
+  const std::size_t dir_length = file_path.size();
   for (CachedFile& f : recorded_files) {
-    const detail::FileStatus st = detail::status(dir + "/" + f.path);
+    file_path.resize(dir_length);
+    file_path += f.path;
+    const detail::FileStatus st = detail::status(file_path);
     if (st.exists() && st.is_regular)
       f.size = st.size;
     else

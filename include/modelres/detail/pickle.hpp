@@ -149,8 +149,12 @@ class Reader {
           if (!read_le(op == 'q' ? 1 : 4, i)) return truncated();
           if (values_above_mark() < 1) return fail(errc::corrupt_metadata, "BINPUT with no value above the MARK", at);
           if (i >= limits::max_memo) return fail(errc::corrupt_metadata, "memo index too large", at);
-          if (i >= memo_.size()) memo_.resize(static_cast<std::size_t>(i) + 1, unset);
-          memo_[static_cast<std::size_t>(i)] = stack_.back();
+          if (i == memo_.size()) {
+            memo_.push_back(stack_.back());  // the pickler numbers its memo in order: the usual case
+          } else {
+            if (i > memo_.size()) memo_.resize(static_cast<std::size_t>(i) + 1, unset);
+            memo_[static_cast<std::size_t>(i)] = stack_.back();
+          }
           break;
         }
         case 'h':

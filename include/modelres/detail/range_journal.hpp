@@ -83,11 +83,14 @@ struct RangeJournal {
     if (!n_check || n_check->type != json::kind::string || n_check->text != check) return false;
     if (!n_cut || !json::Document::as_uint(*n_cut, cut) || cut == 0) return false;
     if (!n_etag || n_etag->type != json::kind::string) return false;
-    if (!n_done || n_done->type != json::kind::array || n_done->items.size() != count(size, cut)) return false;
+    if (!n_done || n_done->type != json::kind::array || n_done->size != count(size, cut)) return false;
     RangeJournal j(size, check, cut);
     j.etag = n_etag->text;
-    for (std::size_t i = 0; i < j.done.size(); ++i)
-      if (!json::Document::as_uint(d.nodes[n_done->items[i]], j.done[i]) || j.done[i] > j.end(i) - j.start(i)) return false;
+    std::size_t i = 0;
+    for (const json::Node& done : d.children(*n_done)) {
+      if (!json::Document::as_uint(done, j.done[i]) || j.done[i] > j.end(i) - j.start(i)) return false;
+      ++i;
+    }
     out = std::move(j);
     return true;
   }
