@@ -1,8 +1,8 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
-//   modelres resolve MODEL [--hub H] [--revision R] [--cache-dir DIR] [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
-//   modelres download MODEL... [--hub H] [--revision R] [--cache-dir DIR] [--endpoint URL] [--include P] [--exclude P] [--no-sync]
-//   modelres ls [--hub H] [--cache-dir DIR] [--json]
+//   modelres resolve MODEL [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
+//   modelres download MODEL... [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--endpoint URL] [--include P] [--exclude P] [--no-sync]
+//   modelres ls [--hub H] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
 //
 // MODEL may name its hub: hf.co/owner/name (Hugging Face), modelscope.cn/owner/name;
 // a bare owner/name goes to --hub, else $MODELRES_HUB, else ModelScope.
@@ -101,6 +101,8 @@ json to_json(const modelres::ResolvedModel& m) {
           {"completeness", to_string(m.completeness)}, {"hub_check", to_string(m.hub_check)}};
   if (!m.commit.empty()) out["commit"] = m.commit;
   if (!m.hub_check_reason.empty()) out["hub_check_reason"] = m.hub_check_reason;
+  if (!m.cache_root.empty()) out["cache_root"] = m.cache_root.native();
+  out["read_only_root"] = m.from_read_only_root;
   return out;
 }
 
@@ -126,6 +128,7 @@ using modelres_tools::human_size;
 
 struct Request {
   std::string revision, cache_dir, endpoint;
+  std::vector<std::string> read_only_caches;  // --read-only-cache; none given: $MODELRES_READ_ONLY_CACHES
   std::optional<modelres::Hub> hub;  // --hub; else MODELRES_HUB, else ModelScope
   std::vector<std::string> include, exclude;
   bool local_only = false, strict = false, as_json = false, no_sync = false;
@@ -152,14 +155,23 @@ int report(const modelres::result<modelres::ResolvedModel>& model, bool as_json)
   return ok;
 }
 
-using ModelScopeOffline = modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::ModelScopeCache>;
-using HuggingFaceOffline = modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::HuggingFaceCache>;
+// A hub's cache as the command line asks for it: --cache-dir the writable
+// root (both hubs are given it), behind the read-only roots.
+template <class Cache>
+modelres::LayeredCache<Cache> layered(const Request& req) {
+  if (req.read_only_caches.empty()) return modelres::LayeredCache<Cache>(Cache(req.cache_dir));
+  std::vector<Cache> read_only;
+  for (const auto& dir : req.read_only_caches) read_only.emplace_back(dir);
+  return modelres::LayeredCache<Cache>(std::move(read_only), Cache(req.cache_dir));
+}
+
+using ModelScopeOffline = modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::LayeredCache<modelres::ModelScopeCache>>;
+using HuggingFaceOffline = modelres::Resolver<modelres::DefaultOfflinePolicy, modelres::LayeredCache<modelres::HuggingFaceCache>>;
 using OfflineRouter = modelres::HubRouter<ModelScopeOffline, HuggingFaceOffline>;
 
-// --cache-dir is the chosen hub's cache root, so both caches are given it.
 OfflineRouter offline_router(const Request& req) {
-  return OfflineRouter(ModelScopeOffline(modelres::ModelScopeCache(req.cache_dir)),
-                       HuggingFaceOffline(modelres::HuggingFaceCache(req.cache_dir)), req.hub);
+  return OfflineRouter(ModelScopeOffline(layered<modelres::ModelScopeCache>(req)),
+                       HuggingFaceOffline(layered<modelres::HuggingFaceCache>(req)), req.hub);
 }
 
 #ifdef MODELRES_CLI_NETWORK
@@ -209,9 +221,9 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
 #ifdef MODELRES_CLI_NETWORK
   const std::string id(routed.value().second);
   if (routed.value().first == modelres::Hub::huggingface)
-    return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, modelres::HuggingFaceCache(req.cache_dir),
+    return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, layered<modelres::HuggingFaceCache>(req),
                                                                              req, show_progress);
-  return resolve_online<modelres::ModelScopeHub<modelres::CurlTransport>>(id, options, modelres::ModelScopeCache(req.cache_dir),
+  return resolve_online<modelres::ModelScopeHub<modelres::CurlTransport>>(id, options, layered<modelres::ModelScopeCache>(req),
                                                                           req, show_progress);
 #else
   (void)show_progress;  // main() hands every resolve that needs the hub to modelres-online
@@ -278,8 +290,8 @@ int ls_command(const Request& req) {
     if (auto root = cache.root()) roots.push_back(root.value());
     return ok;
   };
-  if (int rc = add(modelres::Hub::modelscope, modelres::ModelScopeCache(req.cache_dir)); rc != ok) return rc;
-  if (int rc = add(modelres::Hub::huggingface, modelres::HuggingFaceCache(req.cache_dir)); rc != ok) return rc;
+  if (int rc = add(modelres::Hub::modelscope, layered<modelres::ModelScopeCache>(req)); rc != ok) return rc;
+  if (int rc = add(modelres::Hub::huggingface, layered<modelres::HuggingFaceCache>(req)); rc != ok) return rc;
 
   if (req.as_json) {
     json out = json::array();
@@ -344,6 +356,10 @@ int main(int argc, char** argv) {
     cmd->add_option("--cache-dir", req.cache_dir,
                     "the hub's cache root (default: ModelScope $MODELSCOPE_CACHE, else ~/.cache/modelscope; Hugging Face "
                     "$HF_HUB_CACHE, $HF_HOME/hub, else ~/.cache/huggingface/hub)");
+    cmd->add_option("--read-only-cache", req.read_only_caches,
+                    "a cache root only ever read, consulted before --cache-dir; repeat for more, in order (default: "
+                    "$MODELRES_READ_ONLY_CACHES, colon-separated)")
+        ->type_name("DIR");
   };
 
   // What resolve and download share.

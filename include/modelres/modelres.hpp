@@ -1,10 +1,12 @@
 // Everything offline in one include: references, errors, results, the
-// ModelScope and Hugging Face caches, and the Path, LocalOnly and FirstOf policies. Includes no
+// ModelScope and Hugging Face caches (alone or behind read-only roots:
+// LayeredCache), and the Path, LocalOnly and FirstOf policies. Includes no
 // network code.
 #pragma once
 
 #include "caches/cache_traits.hpp"
 #include "caches/huggingface_cache.hpp"
+#include "caches/layered_cache.hpp"
 #include "caches/modelscope_cache.hpp"
 #include "error.hpp"
 #include "hub_router.hpp"

@@ -68,6 +68,10 @@ struct ResolvedModel {
   Completeness completeness = Completeness::unknown;
   HubCheck hub_check = HubCheck::not_asked;
   std::string hub_check_reason;  // why not `current`, for offline and unavailable
+  // Which root of a LayeredCache served it (caches/layered_cache.hpp), and
+  // whether that root is a read-only one; empty and false otherwise.
+  std::filesystem::path cache_root;
+  bool from_read_only_root = false;
 
   std::uint64_t total_size() const {
     std::uint64_t sum = 0;

@@ -1,6 +1,7 @@
 # The examples in the docs are these compiled files, verbatim.
 foreach(pair "README.md=tests/docs/readme_example.cpp" "docs/policies.md=tests/docs/user_policy_example.cpp"
              "docs/policies.md=tests/docs/hub_router_example.cpp"
+             "docs/policies.md=tests/docs/layered_cache_example.cpp"
              "docs/getting-started.md=tests/consumer/resolve_offline.cpp"
              "docs/getting-started.md=tests/consumer/resolve_online.cpp")
   string(REPLACE "=" ";" parts "${pair}")

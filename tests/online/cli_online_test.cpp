@@ -137,3 +137,30 @@ TEST_CASE("cli online: racing processes fetch each Hugging Face file once", "[on
   for (const auto& q : hub.hub().requests()) config_downloads += q.path.find("/resolve/" + model.commit + "/config.json") != std::string::npos;
   CHECK(config_downloads == 1);
 }
+
+TEST_CASE("cli online: a read-only root holding the hub's revision answers, the writable cache never created",
+          "[online][cli][layered]") {
+  testing::HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub();
+  hub.add(model);
+  hub.start();
+  TempDir ro, rw, home;
+  testing::lay_out_as_python(ro.path(), model);
+  const auto before = testing::tree_state(ro.path());
+  const fs::path writable = rw.path() / "absent";
+  const std::map<std::string, std::string> env{{"MODELRES_OFFLINE", ""}, {"HF_HUB_OFFLINE", ""}, {"HF_TOKEN", ""},
+                                               {"HF_HOME", home.str()}, {"MODELRES_HUB", ""},
+                                               {"MODELRES_READ_ONLY_CACHES", ro.str()}};
+  auto r = run_command({MODELRES_CLI, "resolve", "hf.co/acme/tiny-bert", "--endpoint", hub.endpoint(), "--cache-dir",
+                        writable.native(), "--json"},
+                       env);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["directory"] == (ro.path() / "models--acme--tiny-bert/snapshots" / model.commit).native());
+  CHECK(j["hub_check"] == "current");
+  CHECK(j["read_only_root"] == true);
+  CHECK(j["cache_root"] == ro.str());
+  CHECK(hub.cdn().requests().empty());
+  CHECK(testing::tree_state(ro.path()) == before);
+  CHECK_FALSE(fs::exists(writable));
+}

@@ -47,31 +47,6 @@ Resolver<HfOnline, HuggingFaceCache> online(const HfTestHub& hub, const TempDir&
   return Resolver<HfOnline, HuggingFaceCache>(HuggingFaceCache(root.path()), HfOnline(o));
 }
 
-// The model as huggingface_hub's snapshot_download leaves it under `root`:
-// blobs by etag with relative links (or, without symlinks, the files in the
-// snapshot and no blobs), refs/main, and, if `tree`, trees/<commit>.json.
-fs::path lay_out_as_python(const fs::path& root, const testing::HfHubModel& m, bool symlinks = true, bool tree = true) {
-  std::string folder = "models--" + m.id;
-  folder.replace(folder.find('/'), 1, "--");
-  const fs::path repo = root / folder;
-  const fs::path snapshot = repo / "snapshots" / m.commit;
-  for (const auto& f : m.files) {
-    const fs::path entry = snapshot / f.path;
-    if (!symlinks) {
-      testing::write_file(entry, f.content);
-      continue;
-    }
-    testing::write_file(repo / "blobs" / testing::hf_etag(f), f.content);
-    fs::create_directories(entry.parent_path());
-    std::string up = "../../";
-    for (char c : f.path) up += c == '/' ? "../" : "";
-    fs::create_symlink(up + "blobs/" + testing::hf_etag(f), entry);
-  }
-  testing::write_file(repo / "refs" / "main", m.commit);
-  if (tree) testing::write_file(repo / "trees" / (m.commit + ".json"), testing::python_tree_json(m));
-  return snapshot;
-}
-
 result<ResolvedModel> cached(const TempDir& root, const std::string& revision = {}) {
   ResolveOptions o;
   o.revision = revision;
@@ -202,7 +177,7 @@ TEST_CASE("hf online: a cache huggingface_hub wrote is adopted by hashing, witho
   hub.start();
   for (const bool symlinks : {true, false}) {
     TempDir root;
-    lay_out_as_python(root.path(), model, symlinks, /*tree=*/symlinks);
+    testing::lay_out_as_python(root.path(), model, symlinks, /*tree=*/symlinks);
     const std::size_t resolves_before = count(hub.hub(), "/resolve/"), cdn_before = hub.cdn().requests().size();
     auto r = online(hub, root).resolve(bert_id);
     REQUIRE(r);
@@ -324,7 +299,7 @@ TEST_CASE("hf online: the hub out of reach serves the cache marked unavailable, 
   Quiet quiet;
   TempDir root;
   const auto model = testing::tiny_bert_on_hub();
-  lay_out_as_python(root.path(), model);
+  testing::lay_out_as_python(root.path(), model);
   HfOnline::Options o;
   o.hub.endpoint = "http://127.0.0.1:1";  // nothing listens there
   Resolver<HfOnline, HuggingFaceCache> lenient(HuggingFaceCache(root.path()), HfOnline(o));

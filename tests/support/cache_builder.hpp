@@ -192,6 +192,19 @@ int run_on_128k_disk(const std::filesystem::path& where, Fn fn) {
   });
 }
 
+// Runs `fn` in a child process that sees `dir` as a read-only mount (a bind
+// mount remounted ro, in a private mount namespace): any write below it fails
+// with EROFS, as on a read-only volume. Returns fn's exit status, or 90 if the
+// mounts failed. Needs root; single-threaded callers only, as above.
+template <class Fn>
+int run_with_read_only(const std::filesystem::path& dir, Fn fn) {
+  return run_in_mount_namespace([&] {
+    if (::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return 90;
+    if (::mount(nullptr, dir.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) return 90;
+    return fn();
+  });
+}
+
 // Starts a command with its stdout and stderr into files, the environment
 // changed by `env` (an empty value unsets). Everything is prepared before the
 // fork and the child only opens, dup2()s and execs: safe while other threads

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -256,6 +258,36 @@ inline std::string python_tree_json(const HfHubModel& m) {
     out += "\n  }";
   }
   return out + "\n }\n}";
+}
+
+// The model as huggingface_hub's snapshot_download leaves it under `root`:
+// blobs by etag with relative links (or, without symlinks, the files in the
+// snapshot and no blobs), refs/main, and, if `tree`, trees/<commit>.json.
+inline std::filesystem::path lay_out_as_python(const std::filesystem::path& root, const HfHubModel& m, bool symlinks = true,
+                                               bool tree = true) {
+  const auto write_file = [](const std::filesystem::path& path, const std::string& bytes) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << bytes;
+  };
+  std::string folder = "models--" + m.id;
+  folder.replace(folder.find('/'), 1, "--");
+  const std::filesystem::path repo = root / folder;
+  const std::filesystem::path snapshot = repo / "snapshots" / m.commit;
+  for (const auto& f : m.files) {
+    const std::filesystem::path entry = snapshot / f.path;
+    if (!symlinks) {
+      write_file(entry, f.content);
+      continue;
+    }
+    write_file(repo / "blobs" / hf_etag(f), f.content);
+    std::filesystem::create_directories(entry.parent_path());
+    std::string up = "../../";
+    for (char c : f.path) up += c == '/' ? "../" : "";
+    std::filesystem::create_symlink(up + "blobs/" + hf_etag(f), entry);
+  }
+  write_file(repo / "refs" / "main", m.commit);
+  if (tree) write_file(repo / "trees" / (m.commit + ".json"), python_tree_json(m));
+  return snapshot;
 }
 
 }  // namespace testing

@@ -261,3 +261,39 @@ TEST_CASE("cli: modelres alone serves everything offline, and names the missing 
   CHECK(download.status == 8);
   CHECK(download.err.find("modelres-online") != std::string::npos);
 }
+
+TEST_CASE("cli: --read-only-cache, or MODELRES_READ_ONLY_CACHES, put roots that are only read before --cache-dir",
+          "[cli][layered]") {
+  TempDir ro, other, rw;
+  const fs::path dir = testing::lay_out_classic(ro.path() / "models" / unet);
+  const auto before = testing::tree_state(ro.path());
+  const fs::path writable = rw.path() / "absent";
+
+  auto r = resolve({unet, "--local-only", "--read-only-cache", other.str(), "--read-only-cache", ro.str(), "--cache-dir",
+                    writable.native(), "--json"});
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["directory"] == dir.native());
+  CHECK(j["cache_root"] == ro.str());
+  CHECK(j["read_only_root"] == true);
+
+  auto from_env = resolve({unet, "--local-only", "--cache-dir", writable.native()},
+                          {{"MODELRES_READ_ONLY_CACHES", other.str() + ":" + ro.str()}});
+  CHECK(from_env.status == 0);
+  CHECK(from_env.out == dir.native() + "\n");
+  // Flags replace the environment's list, as --cache-dir replaces MODELSCOPE_CACHE.
+  auto flag_wins = resolve({unet, "--local-only", "--read-only-cache", other.str(), "--cache-dir", writable.native()},
+                           {{"MODELRES_READ_ONLY_CACHES", ro.str()}});
+  CHECK(flag_wins.status == 4);
+
+  // ls lists what every root holds.
+  auto ls = run_command({cli, "ls", "--hub", "ms", "--read-only-cache", ro.str(), "--cache-dir", writable.native(), "--json"});
+  REQUIRE(ls.status == 0);
+  const auto listed = nlohmann::json::parse(ls.out);
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["directory"] == dir.native());
+  CHECK(listed[0]["served"] == true);
+
+  CHECK(testing::tree_state(ro.path()) == before);
+  CHECK_FALSE(fs::exists(writable));
+}

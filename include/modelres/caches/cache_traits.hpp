@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "../durability.hpp"
 #include "../hub_snapshot.hpp"
@@ -86,6 +87,29 @@ template <class C>
 struct cache_has_cached_files<C, std::void_t<decltype(std::declval<const C&>().cached_files(std::declval<const ModelId&>(),
                                                                                              std::declval<HubSnapshot&>()))>>
     : std::true_type {};
+
+// Optional: read-only caches to consult before this one's write side
+// (`read_only_caches()`, a range of caches; LayeredCache). OnlinePolicy
+// serves the hub's snapshot from the first that holds it, writing nothing.
+template <class C, class = void>
+struct cache_has_read_only_caches : std::false_type {};
+template <class C>
+struct cache_has_read_only_caches<C, std::void_t<decltype(std::declval<const C&>().read_only_caches())>> : std::true_type {};
+
+template <class C, class = void>
+struct cache_has_root : std::false_type {};
+template <class C>
+struct cache_has_root<C, std::void_t<decltype(std::declval<const C&>().root())>> : std::true_type {};
+
+// Records in `m` the root of `cache` (where the cache can say) and whether it is a read-only one.
+template <class C>
+void mark_served_from(ResolvedModel& m, const C& cache, bool read_only) {
+  m.from_read_only_root = read_only;
+  if constexpr (cache_has_root<C>::value) {
+    auto r = cache.root();
+    if (r) m.cache_root = std::move(r).value();
+  }
+}
 
 template <class C>
 struct is_writable_cache : std::conjunction<is_cache<C>, cache_has_prepare_write<C>, cache_has_commit<C>> {};

@@ -116,6 +116,12 @@ class OnlinePolicy {
             .with_revision(snap.revision);
     detail::select_files(snap, request);
 
+    // Read-only roots first, in order: one that holds the snapshot serves it, nothing written anywhere.
+    if constexpr (cache_has_read_only_caches<Cache>::value) {
+      for (const auto& root : cache.read_only_caches())
+        if (auto m = held_by(root, id, snap)) return m;
+    }
+
     // A current cache is answered from one look, without the lock: nothing is written.
     MODELRES_TRY(seen, cache.prepare_write(id));
     auto plan = cache.plan(seen, snap);
@@ -189,6 +195,28 @@ class OnlinePolicy {
     if (!m) return m;
     if (m.value().model_id.empty()) m.value().model_id = id.str();
     m.value().hub_check = HubCheck::current;
+    return m;
+  }
+
+  // The snapshot as a read-only cache holds it: every file listed present,
+  // vouched for by our manifest or hashed now (it cannot be given a manifest),
+  // served as that cache's own lookup of the commit serves it. Anything less:
+  // not_cached, and the next root is asked.
+  template <class ReadOnlyCache>
+  result<ResolvedModel> held_by(const ReadOnlyCache& root, const ModelId& id, const HubSnapshot& snap) {
+    auto target = root.prepare_write(id);
+    if (!target) return std::move(target).error();
+    WritePlan plan = root.plan(target.value(), snap);
+    if (!plan.to_download.empty()) return Error(errc::not_cached, id.str());
+    for (const FileToVerify& v : plan.to_verify)
+      if (!detail::file_passes(v.path, v.file.sha256, v.file.git_oid, v.file.size)) return Error(errc::not_cached, id.str());
+    // Pinned to the commit where the hub names one: the root's refs may name another.
+    auto m = root.locate(id, snap.commit.empty() ? snap.revision : snap.commit);
+    if (!m) return m;
+    if (m.value().model_id.empty()) m.value().model_id = id.str();
+    m.value().revision = snap.revision;
+    m.value().hub_check = HubCheck::current;
+    mark_served_from(m.value(), root, true);
     return m;
   }
 
