@@ -2,6 +2,7 @@
 //
 //   modelres resolve MODEL [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
 //   modelres download MODEL... [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--endpoint URL] [--include P] [--exclude P] [--no-sync]
+//   modelres verify [MODEL|DIR...] [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
 //   modelres ls [--hub H] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
 //
 // MODEL may name its hub: hf.co/owner/name (Hugging Face), modelscope.cn/owner/name;
@@ -12,6 +13,7 @@
 //   0 resolved   2 usage   3 invalid reference   4 not found   5 incomplete
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
 //   9 network   10 cancelled   11 the hub refused or answered wrongly
+//   12 verify: a file does not match what is recorded of it
 //
 // Built twice from this file: `modelres`, which links no network library, does
 // everything that needs no network (--help, --version, ls, resolve of a path,
@@ -24,6 +26,7 @@
 #include <modelres/hubs/huggingface_hub.hpp>
 #include <modelres/policies/online.hpp>
 #include <modelres/transports/curl_transport.hpp>
+#include <modelres/verify.hpp>
 #endif
 
 #include <unistd.h>
@@ -57,6 +60,7 @@ enum exit_code : int {
   network = 9,
   cancelled = 10,
   hub_error = 11,
+  mismatch = 12,  // verify: a file does not hash to what is recorded, or cannot be read
 };
 
 int exit_code_for(const modelres::Error& e) {
@@ -231,6 +235,96 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
 #endif
 }
 
+#ifdef MODELRES_CLI_NETWORK
+json to_json(const modelres::Verification& v) {
+  json files = json::array();
+  for (const auto& f : v.files) {
+    json j = {{"path", f.path}, {"size", f.size}, {"state", to_string(f.state)}};
+    if (!f.check.empty()) j["check"] = f.check, j["expected"] = f.expected;
+    if (!f.actual.empty()) j["actual"] = f.actual;
+    files.push_back(std::move(j));
+  }
+  return {{"model", v.model.model_id},
+          {"directory", v.model.directory.native()},
+          {"passed", v.passed()},
+          {"matched", v.count(modelres::FileState::matched)},
+          {"unchecked", v.count(modelres::FileState::unchecked)},
+          {"files", std::move(files)}};
+}
+
+// Re-hashes the models named (all the caches hold, with none named) against
+// what is recorded of them; exit 0 when nothing mismatched, 12 when something did.
+int verify_command(const std::vector<std::string>& references, const Request& req) {
+  struct Target {
+    modelres::Hub hub;
+    std::string reference;  // an id, or a directory (every model the caches hold)
+    std::string name;       // the model's id, where known
+  };
+  std::vector<Target> targets;
+  OfflineRouter router = offline_router(req);
+  if (references.empty()) {
+    for (const modelres::Hub hub : {modelres::Hub::modelscope, modelres::Hub::huggingface}) {
+      if (req.hub && *req.hub != hub) continue;
+      auto entries = hub == modelres::Hub::huggingface ? layered<modelres::HuggingFaceCache>(req).list()
+                                                       : layered<modelres::ModelScopeCache>(req).list();
+      if (!entries) return report(std::move(entries).error(), req.as_json);
+      for (const auto& e : entries.value())
+        if (e.model) targets.push_back({hub, e.model->directory.native(), e.model_id});
+    }
+  } else {
+    for (const auto& r : references) {
+      auto routed = router.route(r);
+      if (!routed) return report(std::move(routed).error(), req.as_json);
+      targets.push_back({routed.value().first, std::string(routed.value().second), {}});
+    }
+  }
+  modelres_tools::ProgressBar bar;
+  const bool show_progress = ::isatty(2);
+  const auto progress = [&](const modelres::VerifyProgress& p) { if (show_progress) bar(p); };
+  int rc = ok;
+  json out = json::array();
+  for (const Target& t : targets) {
+    const auto run = [&](const auto& cache) -> modelres::result<modelres::Verification> {
+      if (modelres::classify_reference(t.reference) == modelres::reference_kind::path) {
+        std::string dir;
+        if (!modelres::detail::expand_tilde(t.reference, dir)) dir = t.reference;
+        MODELRES_TRY(m, cache.inspect(dir, req.revision));
+        return modelres::verify(cache, std::move(m), progress);
+      }
+      MODELRES_TRY(id, modelres::ModelId::parse(t.reference));
+      return modelres::verify(cache, id, req.revision, progress);
+    };
+    auto v = t.hub == modelres::Hub::huggingface ? run(layered<modelres::HuggingFaceCache>(req))
+                                                 : run(layered<modelres::ModelScopeCache>(req));
+    bar.finish();
+    if (!v) {
+      if (req.as_json) out.push_back({{"reference", t.reference}, {"error", to_json(v.error())}});
+      std::cerr << "modelres: " << v.error().message() << "\n";
+      if (rc == ok) rc = exit_code_for(v.error());
+      continue;
+    }
+    const modelres::Verification& result = v.value();
+    if (req.as_json) out.push_back(to_json(result));
+    const std::string name = !t.name.empty() ? t.name : !result.model.model_id.empty() ? result.model.model_id : t.reference;
+    for (const auto& f : result.files)
+      if (f.state == modelres::FileState::mismatched)
+        std::cerr << "modelres: " << name << ": " << f.path << " does not match: " << f.check << " " << f.actual
+                  << ", recorded " << f.expected << "\n";
+      else if (f.state == modelres::FileState::missing)
+        std::cerr << "modelres: " << name << ": " << f.path << " cannot be read\n";
+    const std::size_t unchecked = result.count(modelres::FileState::unchecked);
+    if (!req.as_json)
+      std::cout << (result.passed() ? "ok" : "MISMATCH") << "  " << name << "  " << result.count(modelres::FileState::matched)
+                << " of " << result.files.size() << " files matched"
+                << (unchecked ? ", " + std::to_string(unchecked) + " with no recorded hash (not checked)" : "") << "  "
+                << result.model.directory.native() << "\n";
+    if (!result.passed() && (rc == ok || rc == mismatch)) rc = mismatch;
+  }
+  if (req.as_json) std::cout << dump(out) << "\n";
+  return rc;
+}
+#endif
+
 #ifndef MODELRES_CLI_NETWORK
 // Whether a resolve needs the network: it asks the hub, and the offline switch is off.
 bool needs_network(const std::string& reference, const Request& req) {
@@ -393,6 +487,14 @@ int main(int argc, char** argv) {
   download->add_option("MODEL", models, "owner/name ...")->required();
   add_hub_options(download);
 
+  std::vector<std::string> to_verify;
+  CLI::App* verify = app.add_subcommand("verify", "Re-hash cached models against what is recorded of them, offline");
+  verify->add_option("MODEL", to_verify, "owner/name ..., or directories (default: every model the caches hold)");
+  add_hub_choice(verify);
+  verify->add_option("--revision", req.revision, "branch, tag or commit (default: the cache's)");
+  add_cache_dir(verify);
+  verify->add_flag("--json", req.as_json, "print a JSON array, one object per model");
+
   CLI::App* ls = app.add_subcommand("ls", "List the models in the caches, every hub and layout");
   add_hub_choice(ls);
   add_cache_dir(ls);
@@ -406,8 +508,11 @@ int main(int argc, char** argv) {
   }
 
 #ifndef MODELRES_CLI_NETWORK
-  if (download->parsed() || (resolve->parsed() && needs_network(reference, req)))
-    return run_network_program(argv, req, download->parsed() ? models.front() : reference);
+  // verify hashes with libcrypto, which only modelres-online links.
+  if (download->parsed() || verify->parsed() || (resolve->parsed() && needs_network(reference, req)))
+    return run_network_program(argv, req, download->parsed() ? models.front() : verify->parsed() ? "verify" : reference);
+#else
+  if (verify->parsed()) return verify_command(to_verify, req);
 #endif
   if (resolve->parsed()) return resolve_command(reference, req);
   if (download->parsed()) return download_command(models, req);

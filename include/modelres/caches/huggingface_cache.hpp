@@ -268,6 +268,47 @@ class HuggingFaceCache {
     return true;
   }
 
+  // What is recorded of each file of `m` (a snapshot this cache served), for
+  // verify(): our manifest's hashes, else the cached tree's (lfs_sha256, git
+  // blob id), else the name of the blob a link points to, which
+  // huggingface_hub gives by content (sha256 for LFS files, git blob id else).
+  std::vector<HubFile> recorded_checks(const ResolvedModel& m) const {
+    const std::string snapshot = m.directory.native();
+    const std::string repo = m.directory.parent_path().parent_path().native();
+    detail::Manifest manifest;
+    if (is_commit_hash(m.commit) && detail::huggingface::read_commit_manifest(repo, m.commit, manifest))
+      return std::move(manifest.snapshot.files);
+    std::vector<HubFile> out;
+    std::vector<detail::huggingface::Listed> listed;
+    std::string why_ignored;
+    auto tree = detail::huggingface::read_tree(detail::concat({repo, "/trees/", m.commit, ".json"}), listed, why_ignored);
+    if (tree && tree.value())
+      for (detail::huggingface::Listed& l : listed) {
+        HubFile f;
+        f.path = std::move(l.path);
+        f.size = l.size;
+        f.sha256 = std::move(l.lfs_sha256);
+        f.git_oid = std::move(l.blob_id);
+        out.push_back(std::move(f));
+      }
+    if (!out.empty()) return out;
+    for (const CachedFile& c : m.files) {
+      char target[4096];
+      const ssize_t n = ::readlink(detail::concat({snapshot, "/", c.path}).c_str(), target, sizeof target);
+      if (n <= 0) continue;
+      const std::string_view link(target, static_cast<std::size_t>(n));
+      const std::string_view name = link.substr(link.rfind('/') + 1);
+      HubFile f;
+      f.path = c.path;
+      f.size = c.size;
+      if (detail::is_lower_hex(name, 64)) f.sha256 = std::string(name);
+      else if (detail::is_lower_hex(name, 40)) f.git_oid = std::string(name);
+      else continue;
+      out.push_back(std::move(f));
+    }
+    return out;
+  }
+
   // --- Writing (OnlinePolicy; docs/traits.md, Writable cache) ---
 
   // The model's folder; the bytes go to blobs/ named by content (the etag

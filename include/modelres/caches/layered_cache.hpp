@@ -139,6 +139,13 @@ class LayeredCache {
     return committed;
   }
 
+  // What is recorded of a served model's files (verify()): read where the
+  // model is, in the layout all roots share.
+  template <class C = Cache>
+  auto recorded_checks(const ResolvedModel& m) const -> decltype(std::declval<const C&>().recorded_checks(m)) {
+    return writable_.recorded_checks(m);
+  }
+
   // A hub's listing of a commit, from whichever root keeps one (a commit's
   // listing is the same wherever it was saved).
   template <class C = Cache>

@@ -354,6 +354,15 @@ class ModelScopeCache {
   }
 
   // The ModelScope client's directory-name escaping: every '.' becomes "___".
+  // What is recorded of each file of `m` (a directory this cache served), for
+  // verify(): our manifest's sha256 per file. The Python client records none.
+  std::vector<HubFile> recorded_checks(const ResolvedModel& m) const {
+    detail::Manifest manifest;
+    if (detail::read_manifest_file(detail::concat({m.directory.native(), "/", detail::manifest_name}), manifest))
+      return std::move(manifest.snapshot.files);
+    return {};
+  }
+
   static std::string escape_name(std::string_view name) { return detail::modelscope::escape_name(name); }
   static std::string unescape_name(std::string_view name) { return detail::modelscope::unescape_name(name); }
 
