@@ -1,7 +1,7 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
 //   modelres resolve MODEL [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
-//   modelres download MODEL... [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--endpoint URL] [--include P] [--exclude P] [--no-sync]
+//   modelres download MODEL... [--to DIR] [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--endpoint URL] [--include P] [--exclude P] [--no-sync]
 //   modelres verify [MODEL|DIR...] [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
 //   modelres ls [--hub H] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
 //
@@ -133,6 +133,7 @@ using modelres_tools::human_size;
 struct Request {
   std::string revision, cache_dir, endpoint;
   std::vector<std::string> read_only_caches;  // --read-only-cache; none given: $MODELRES_READ_ONLY_CACHES
+  std::string to;                             // download --to: a plain directory instead of the cache
   std::optional<modelres::Hub> hub;  // --hub; else MODELRES_HUB, else ModelScope
   std::vector<std::string> include, exclude;
   bool local_only = false, strict = false, as_json = false, no_sync = false;
@@ -224,6 +225,13 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   }
 #ifdef MODELRES_CLI_NETWORK
   const std::string id(routed.value().second);
+  if (!req.to.empty()) {
+    if (routed.value().first == modelres::Hub::huggingface)
+      return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, modelres::PlainDirectoryCache(req.to),
+                                                                               req, show_progress);
+    return resolve_online<modelres::ModelScopeHub<modelres::CurlTransport>>(id, options, modelres::PlainDirectoryCache(req.to),
+                                                                            req, show_progress);
+  }
   if (routed.value().first == modelres::Hub::huggingface)
     return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, layered<modelres::HuggingFaceCache>(req),
                                                                              req, show_progress);
@@ -357,6 +365,10 @@ int resolve_command(const std::string& reference, const Request& req) {
 // and verified, none served from a stale copy.
 int download_command(const std::vector<std::string>& models, Request req) {
   req.strict = true;
+  if (!req.to.empty() && models.size() != 1) {
+    std::cerr << "modelres: download --to takes one model (a directory holds one)\n";
+    return usage;
+  }
   int first_failure = ok;
   for (const auto& model : models) {
     const int rc = report(resolve_one(model, req, ::isatty(2)), false);
@@ -486,6 +498,10 @@ int main(int argc, char** argv) {
   CLI::App* download = app.add_subcommand("download", "Fetch models into the cache, verified (to copy to an offline machine)");
   download->add_option("MODEL", models, "owner/name ...")->required();
   add_hub_options(download);
+  download->add_option("--to", req.to,
+                       "write one model as a plain directory: its files and modelres's manifest, no cache layout (for "
+                       "container images; `resolve DIR` and `verify DIR` check it)")
+      ->type_name("DIR");
 
   std::vector<std::string> to_verify;
   CLI::App* verify = app.add_subcommand("verify", "Re-hash cached models against what is recorded of them, offline");

@@ -8,6 +8,7 @@
 #include "caches/huggingface_cache.hpp"
 #include "caches/layered_cache.hpp"
 #include "caches/modelscope_cache.hpp"
+#include "caches/plain_directory_cache.hpp"
 #include "error.hpp"
 #include "hub_router.hpp"
 #include "model_ref.hpp"

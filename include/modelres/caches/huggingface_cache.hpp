@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "cache_traits.hpp"
+#include "plain_directory_cache.hpp"
 #include "write_target.hpp"
 #include "../detail/cache_support.hpp"
 #include "../detail/cache_writing.hpp"
@@ -220,14 +221,8 @@ class HuggingFaceCache {
     const bool is_snapshot = is_commit_hash(commit) && dir.parent_path().filename() == "snapshots" &&
                              repo.filename().native().rfind("models--", 0) == 0;
     std::vector<Probe> probes;
-    if (!is_snapshot) {
-      if (!revision.empty())
-        return Error(errc::revision_mismatch, {}, directory.native() + " is not a huggingface_hub snapshot: it records no revision");
-      ResolvedModel m;
-      m.directory = directory;
-      m.layout = "directory";
-      return m;
-    }
+    // Not a snapshot: a plain directory, which modelres's manifest may vouch for (download --to).
+    if (!is_snapshot) return PlainDirectoryCache(directory).inspect(directory, revision);
     if (!revision.empty() && revision != commit) {
       std::string named;
       if (detail::huggingface::read_ref(repo.native(), std::string(revision), named) || named != commit)
@@ -276,6 +271,8 @@ class HuggingFaceCache {
     const std::string snapshot = m.directory.native();
     const std::string repo = m.directory.parent_path().parent_path().native();
     detail::Manifest manifest;
+    if (detail::read_manifest_file(detail::concat({snapshot, "/", detail::manifest_name}), manifest))
+      return std::move(manifest.snapshot.files);  // a plain directory (download --to)
     if (is_commit_hash(m.commit) && detail::huggingface::read_commit_manifest(repo, m.commit, manifest))
       return std::move(manifest.snapshot.files);
     std::vector<HubFile> out;
