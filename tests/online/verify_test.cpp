@@ -135,7 +135,7 @@ TEST_CASE("verify: huggingface_hub's cache by its tree, else by its blob names, 
   CHECK(code == 0);
 }
 
-TEST_CASE("verify: ModelScope by modelres's manifest; the Python client's copy has no hashes to check", "[online][verify]") {
+TEST_CASE("verify: ModelScope by modelres's manifest, and the Python client's copy has no hashes to check", "[online][verify]") {
   Quiet quiet;
   TempDir filled, python;
   {
