@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -105,21 +104,14 @@ inline FileVerdict verify_file(const ResolvedModel& m, const CachedFile& f, cons
     done += f.size;
     return v;
   }
-  std::string buf(1 << 20, '\0');
   std::uint64_t fed = 0;
-  bool read_error = false;
-  while (true) {
-    const ssize_t got = ::read(fd, &buf[0], buf.size());
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) read_error = true;
-    if (got <= 0) break;
-    check.update(std::string_view(buf.data(), static_cast<std::size_t>(got)));
-    fed += static_cast<std::uint64_t>(got);
+  const bool read = feed_file(fd, check, UINT64_MAX, 0, [&](std::uint64_t so_far) {
+    fed = so_far;
     if (progress) progress({f.path, fed, f.size, done + fed, total});
-  }
+  });
   ::close(fd);
   done += f.size;
-  if (read_error) {
+  if (!read) {
     v.state = FileState::missing;
     return v;
   }

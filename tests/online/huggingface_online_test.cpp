@@ -29,12 +29,7 @@ namespace {
 using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
 const std::string bert_id = "acme/tiny-bert";
 
-// The environment a test owns: no ambient token, not offline, symlinks allowed.
-struct Quiet {
-  TempDir home;
-  ScopedEnv a{"HF_TOKEN", ""}, b{"HUGGING_FACE_HUB_TOKEN", ""}, c{"HF_TOKEN_PATH", ""}, d{"HF_HOME", home.str()},
-      e{"MODELRES_OFFLINE", ""}, f{"HF_HUB_OFFLINE", ""}, g{"HF_HUB_DISABLE_SYMLINKS", ""};
-};
+using Quiet = testing::QuietHubEnvironment;
 
 Resolver<HfOnline, HuggingFaceCache> online(const HfTestHub& hub, const TempDir& root, bool strict = false,
                                             std::string token = {}) {

@@ -29,12 +29,7 @@ using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
 using HfLayered = LayeredCache<HuggingFaceCache>;
 using MsLayered = LayeredCache<ModelScopeCache>;
 
-struct Quiet {
-  TempDir home;
-  ScopedEnv a{"HF_TOKEN", ""}, b{"HUGGING_FACE_HUB_TOKEN", ""}, c{"HF_TOKEN_PATH", ""}, d{"HF_HOME", home.str()},
-      e{"MODELRES_OFFLINE", ""}, f{"HF_HUB_OFFLINE", ""}, g{"HF_HUB_DISABLE_SYMLINKS", ""},
-      h{"MODELRES_READ_ONLY_CACHES", ""};
-};
+using Quiet = testing::QuietHubEnvironment;
 
 HfOnline::Options hf_options(const HfTestHub& hub) {
   HfOnline::Options o;

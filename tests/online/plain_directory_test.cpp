@@ -27,11 +27,7 @@ namespace {
 const std::string bert_id = "acme/tiny-bert";
 using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
 
-struct Quiet {
-  TempDir home;
-  ScopedEnv a{"HF_TOKEN", ""}, b{"HF_HOME", home.str()}, c{"MODELRES_OFFLINE", ""}, d{"HF_HUB_OFFLINE", ""},
-      e{"MODELRES_READ_ONLY_CACHES", ""};
-};
+using Quiet = testing::QuietHubEnvironment;
 
 template <class Cache>
 result<ResolvedModel> resolve_path(const fs::path& dir) {

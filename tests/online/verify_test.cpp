@@ -29,11 +29,7 @@ const std::string bert_id = "acme/tiny-bert";
 const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
 using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
 
-struct Quiet {
-  TempDir home;
-  ScopedEnv a{"HF_TOKEN", ""}, b{"HF_HOME", home.str()}, c{"MODELRES_OFFLINE", ""}, d{"HF_HUB_OFFLINE", ""},
-      e{"HF_HUB_DISABLE_SYMLINKS", ""}, f{"MODELRES_READ_ONLY_CACHES", ""};
-};
+using Quiet = testing::QuietHubEnvironment;
 
 void hf_download(const fs::path& root) {
   HfTestHub hub;

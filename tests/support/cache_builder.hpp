@@ -334,4 +334,13 @@ class ScopedEnv {
   bool had_ = false;
 };
 
+// The environment a hub test owns: no ambient token, not offline, symlinks
+// allowed, no read-only cache roots, and HF_HOME a fresh directory.
+struct QuietHubEnvironment {
+  TempDir home;
+  ScopedEnv a{"HF_TOKEN", ""}, b{"HUGGING_FACE_HUB_TOKEN", ""}, c{"HF_TOKEN_PATH", ""}, d{"HF_HOME", home.str()},
+      e{"MODELRES_OFFLINE", ""}, f{"HF_HUB_OFFLINE", ""}, g{"HF_HUB_DISABLE_SYMLINKS", ""},
+      h{"MODELRES_READ_ONLY_CACHES", ""};
+};
+
 }  // namespace testing

@@ -129,14 +129,8 @@ class ModelScopeCache {
     t.partial_dir = grandparent + "/._____temp/" + id.owner + "/" + id.name;
     t.lock_path = cr + "/.lock/" + id.owner + "___" + id.name;
 
-    // A manifest that no longer vouches (damaged, mid-download, or written
-    // until_restart in an earlier boot) proves nothing: the files are then
-    // hashed again, through the .msc records written beside it.
-    if (has_manifest && detail::manifest_vouches(m)) {
-      t.manifest_unsynced = !m.unsynced_boot.empty();
-      t.manifest_revision = m.snapshot.revision;
-      t.manifest_files = std::move(m.snapshot.files);
-    }
+    // Without a vouching manifest the files are hashed again, through the .msc records written beside it.
+    if (has_manifest) detail::take_vouching_manifest(t, m);
     std::string bytes;
     if (!detail::read_file(t.model_dir + "/.msc", bytes, max_metadata_bytes)) {
       auto doc = detail::pickle::read(bytes);

@@ -96,11 +96,8 @@ class PlainDirectoryCache {
     t.lock_path = dir + "/" + lock_name;
     t.layout = layout;
     detail::Manifest m;
-    if (detail::read_manifest_file(dir + "/" + detail::manifest_name, m) && m.model == id.str() && detail::manifest_vouches(m)) {
-      t.manifest_unsynced = !m.unsynced_boot.empty();
-      t.manifest_revision = m.snapshot.revision;
-      t.manifest_files = std::move(m.snapshot.files);
-    }
+    if (detail::read_manifest_file(dir + "/" + detail::manifest_name, m) && m.model == id.str())
+      detail::take_vouching_manifest(t, m);
     return t;
   }
 

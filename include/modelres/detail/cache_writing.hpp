@@ -18,6 +18,7 @@
 #include "../hub_snapshot.hpp"
 #include "../model_ref.hpp"
 #include "../result.hpp"
+#include "../caches/write_target.hpp"
 #include "fs.hpp"
 #include "manifest.hpp"
 
@@ -47,6 +48,17 @@ inline bool read_manifest_file(const std::string& path, Manifest& out) {
 // they were synced, or written until_restart in this very boot.
 inline bool manifest_vouches(const Manifest& m) {
   return !m.downloading && (m.unsynced_boot.empty() || same_boot(m.unsynced_boot));
+}
+
+// Takes what `m`, our manifest in a target's directory, says into `t`, for
+// plan() to compare the hub's snapshot with. One that no longer vouches
+// (damaged, mid-download, or written until_restart in an earlier boot)
+// proves nothing and is left out.
+inline void take_vouching_manifest(WriteTarget& t, Manifest& m) {
+  if (!manifest_vouches(m)) return;
+  t.manifest_unsynced = !m.unsynced_boot.empty();
+  t.manifest_revision = m.snapshot.revision;
+  t.manifest_files = std::move(m.snapshot.files);
 }
 
 // The hash a file is checked and (Hugging Face) named by: sha256, else its git blob id.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -78,8 +79,10 @@ class ContentCheck {
 };
 
 // Feeds `n` bytes of an open file from offset `from` (all of the rest: n =
-// UINT64_MAX) to `check`. False on a read error or a file that ends first.
-inline bool feed_file(int fd, ContentCheck& check, std::uint64_t n = UINT64_MAX, std::uint64_t from = 0) {
+// UINT64_MAX) to `check`, telling `on_fed` the bytes fed so far after each
+// chunk. False on a read error or a file that ends first.
+inline bool feed_file(int fd, ContentCheck& check, std::uint64_t n = UINT64_MAX, std::uint64_t from = 0,
+                      const std::function<void(std::uint64_t)>& on_fed = {}) {
   std::string buf(1 << 20, '\0');
   std::uint64_t fed = 0;
   while (fed < n) {
@@ -89,6 +92,7 @@ inline bool feed_file(int fd, ContentCheck& check, std::uint64_t n = UINT64_MAX,
     if (got == 0) return n == UINT64_MAX;
     check.update(std::string_view(buf.data(), static_cast<std::size_t>(got)));
     fed += static_cast<std::uint64_t>(got);
+    if (on_fed) on_fed(fed);
   }
   return true;
 }
