@@ -109,6 +109,56 @@ TEST_CASE("plain directory: a hub listing the manifest's own name is refused bef
   for (const auto& req : hub.server().requests()) CHECK(req.params.count("FilePath") == 0);  // no file fetched
 }
 
+// ModelScope lists some files with Size 0 (unknown): a copy of any length is
+// on disk, in a plain directory as in ModelScope's cache, so a second run fetches nothing.
+TEST_CASE("plain directory: a file the hub lists with size 0 is kept at the size that arrived, and not downloaded again", "[online][plain]") {
+  Quiet quiet;
+  testing::TestHub hub;
+  const auto model = testing::unet_on_hub();
+  hub.add(model);
+  hub.list_size("configuration.json", 0);
+  hub.start();
+  TempDir out, cache;
+  OnlineOptions o;
+  o.hub.endpoint = hub.endpoint();
+  const auto fetched = [&] {
+    std::size_t n = 0;
+    for (const auto& req : hub.server().requests()) n += req.params.count("FilePath");
+    return n;
+  };
+  const std::string config = model.files[0].content;
+  const auto twice = [&](auto resolver) {
+    const std::size_t before = fetched();
+    auto first = resolver.resolve(model.id);
+    REQUIRE(first);
+    CHECK(testing::read_text(fs::path(first.value().directory) / "configuration.json") == config);
+    CHECK(fetched() == before + model.files.size());
+    auto second = resolver.resolve(model.id);
+    REQUIRE(second);
+    CHECK(second.value().hub_check == HubCheck::current);
+    CHECK(fetched() == before + model.files.size());
+    for (const auto& m : {first.value(), second.value()})
+      for (const auto& f : m.files)
+        if (f.path == "configuration.json") CHECK(f.size == config.size());  // the size that arrived
+    auto offline = resolve_path<ModelScopeCache>(first.value().directory);
+    REQUIRE(offline);
+    CHECK(offline.value().completeness == Completeness::verified);
+    // Shortened after the download: the manifest recorded the size that arrived, so this is no longer served.
+    const fs::path shortened = fs::path(first.value().directory) / "configuration.json";
+    testing::write_file(shortened, "{}");
+    auto short_offline = resolve_path<ModelScopeCache>(first.value().directory);
+    REQUIRE_FALSE(short_offline);
+    CHECK(short_offline.error() == errc::incomplete);
+    auto mended = resolver.resolve(model.id);
+    REQUIRE(mended);
+    CHECK(testing::read_text(shortened) == config);
+    CHECK(fetched() == before + model.files.size() + 1);
+  };
+  twice(Resolver<OnlinePolicy<CurlTransport>, PlainDirectoryCache>{PlainDirectoryCache(out.path() / "unet"),
+                                                                   OnlinePolicy<CurlTransport>(o)});
+  twice(Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(cache.path()), OnlinePolicy<CurlTransport>(o)});
+}
+
 #ifdef MODELRES_CLI
 TEST_CASE("plain directory: `modelres download --to DIR`, then `resolve DIR` and `verify DIR`", "[online][plain][cli]") {
   Quiet quiet;

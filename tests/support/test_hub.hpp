@@ -80,7 +80,7 @@ class TestHub {
         files.push_back({{"CommitMessage", "update"}, {"CommittedDate", 1667548386}, {"InCheck", false},
                          {"IsLFS", f.content.size() > 1024}, {"Mode", "33188"}, {"Name", name}, {"Path", f.path},
                          {"Revision", f.revision}, {"Sha256", f.sha256},
-                         {"Size", f.content.size()}, {"Type", "blob"}});
+                         {"Size", listed_size(f)}, {"Type", "blob"}});
       }
       files.push_back({{"Name", "assets"}, {"Path", "assets"}, {"Type", "tree"}, {"Size", 0}, {"Revision", "x"}});
       for (const auto& e : m->extra_entries) files.push_back(e);
@@ -104,6 +104,11 @@ class TestHub {
       if (f.sha256.is_null()) f.sha256 = sha256_hex(f.content);
     std::lock_guard<std::mutex> lock(mutex_);
     models_[m.id] = std::move(m);
+  }
+  // The file list gives `size` for every file at `path` instead of its content's (0 means unknown to ModelScope).
+  void list_size(const std::string& path, std::size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    listed_sizes_[path] = size;
   }
   void intercept(Interceptor i) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -136,6 +141,11 @@ class TestHub {
     }
     return i && i(req, res);
   }
+  std::size_t listed_size(const HubFileSpec& f) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = listed_sizes_.find(f.path);
+    return it == listed_sizes_.end() ? f.content.size() : it->second;
+  }
   const HubModelSpec* find(const httplib::Request& req) {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = models_.find(req.matches[1].str() + "/" + req.matches[2].str());
@@ -152,6 +162,7 @@ class TestHub {
   HttpServer server_;
   std::mutex mutex_;
   std::map<std::string, HubModelSpec> models_;
+  std::map<std::string, std::size_t> listed_sizes_;
   Interceptor interceptor_;
 };
 

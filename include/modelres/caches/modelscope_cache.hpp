@@ -152,24 +152,24 @@ class ModelScopeCache {
     for (const CachedFile& c : target.recorded) msc.emplace(c.path, &c);
     for (const HubFile& f : snapshot.files) {
       const detail::FileStatus st = detail::status(target.file(f.path));
-      const bool on_disk = st.exists() && st.is_regular && (f.size == 0 || st.size == f.size);
+      const bool on_disk = detail::on_disk_at_listed_size(st, f);
       // The client's cache key: same path, commit ids that prefix-match.
       const auto [c_first, c_last] = msc.equal_range(f.path);
       const bool in_msc = std::any_of(c_first, c_last, [&](const auto& c) {
         const std::string& r = c.second->revision;
         return !r.empty() && !f.revision.empty() && (r.rfind(f.revision, 0) == 0 || f.revision.rfind(r, 0) == 0);
       });
-      if (on_disk && manifest.vouches_for(f))
+      if (const HubFile* known = manifest.proves_present(f, st)) {
         p.present.push_back(f);
-      else if (on_disk && in_msc && !f.sha256.empty())
+        p.present.back().size = known->size;  // the size that arrived, where the hub listed 0
+      } else if (on_disk && in_msc && !f.sha256.empty())
         p.to_verify.push_back({f, target.file(f.path)});
       else
         p.to_download.push_back(f);
     }
-    p.up_to_date = p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
-                   target.manifest_revision == snapshot.revision;
+    p.up_to_date = detail::is_up_to_date(p, target, snapshot);
     p.unsynced = target.manifest_unsynced;
-    if (p.up_to_date) p.current = as_committed(target, snapshot);
+    if (p.up_to_date) p.current = as_committed(target, snapshot, p.present);  // at the sizes recorded
     return p;
   }
 
@@ -200,7 +200,7 @@ class ModelScopeCache {
          {dir + "/.mdl", detail::pickle::Writer::dict_only({{"id", id.owner + "/" + escape_name(id.name)}})},
          {dir + "/.mv", "Revision:" + snapshot.revision + ",CreatedAt:" + std::to_string(snapshot.created_at)}},
         dir + "/" + detail::manifest_name));
-    ResolvedModel m = as_committed(target, snapshot);
+    ResolvedModel m = as_committed(target, snapshot, snapshot.files);
     m.model_id = id.str();
     return m;
   }
@@ -363,13 +363,13 @@ class ModelScopeCache {
  private:
   // The model as a commit leaves it (what commit() returns, and plan() when
   // the cache is already current): every file of the snapshot, verified.
-  static ResolvedModel as_committed(const WriteTarget& target, const HubSnapshot& snapshot) {
+  static ResolvedModel as_committed(const WriteTarget& target, const HubSnapshot& snapshot, const std::vector<HubFile>& files) {
     ResolvedModel m;
     m.directory = target.model_dir;
     m.revision = snapshot.revision;
     m.layout = target.layout;
     m.completeness = Completeness::verified;
-    for (const HubFile& f : snapshot.files) m.files.push_back({f.path, f.revision, f.size});
+    for (const HubFile& f : files) m.files.push_back({f.path, f.revision, f.size});
     return m;
   }
 

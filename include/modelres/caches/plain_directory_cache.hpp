@@ -101,21 +101,20 @@ class PlainDirectoryCache {
     return t;
   }
 
-  // A file the manifest vouches for, there with its size, is present; the rest is downloaded.
+  // A file the manifest vouches for, there at the size it recorded, is present; the rest is downloaded.
   WritePlan plan(const WriteTarget& target, const HubSnapshot& snapshot) const {
     WritePlan p;
     const detail::ManifestIndex manifest(target.manifest_files);
     for (const HubFile& f : snapshot.files) {
-      const detail::FileStatus st = detail::status(target.file(f.path));
-      if (st.exists() && st.is_regular && st.size == f.size && manifest.vouches_for(f))
+      if (const HubFile* known = manifest.proves_present(f, detail::status(target.file(f.path)))) {
         p.present.push_back(f);
-      else
+        p.present.back().size = known->size;  // the size that arrived, where the hub listed 0
+      } else
         p.to_download.push_back(f);
     }
-    p.up_to_date = p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
-                   target.manifest_revision == snapshot.revision;
+    p.up_to_date = detail::is_up_to_date(p, target, snapshot);
     p.unsynced = target.manifest_unsynced;
-    if (p.up_to_date) p.current = as_committed(target, snapshot);
+    if (p.up_to_date) p.current = as_committed(target, snapshot, p.present);  // at the sizes recorded
     return p;
   }
 
@@ -133,7 +132,7 @@ class PlainDirectoryCache {
     MODELRES_TRYV(detail::commit_in_order(id, snapshot, durability, files, {target.model_dir}, {},
                                           target.model_dir + "/" + detail::manifest_name));
     ::rmdir(target.partial_dir.c_str());  // only if empty: a concurrent download's partial files stay
-    ResolvedModel m = as_committed(target, snapshot);
+    ResolvedModel m = as_committed(target, snapshot, snapshot.files);
     m.model_id = id.str();
     return m;
   }
@@ -155,14 +154,14 @@ class PlainDirectoryCache {
     return detail::modelscope::probe_manifest(dir, path, bytes, layout, id, revision, probes, notes);
   }
 
-  static ResolvedModel as_committed(const WriteTarget& target, const HubSnapshot& snapshot) {
+  static ResolvedModel as_committed(const WriteTarget& target, const HubSnapshot& snapshot, const std::vector<HubFile>& files) {
     ResolvedModel m;
     m.directory = target.model_dir;
     m.revision = snapshot.revision;
     m.commit = snapshot.commit;
     m.layout = target.layout;
     m.completeness = Completeness::verified;
-    for (const HubFile& f : snapshot.files) m.files.push_back({f.path, f.revision, f.size});
+    for (const HubFile& f : files) m.files.push_back({f.path, f.revision, f.size});
     return m;
   }
 

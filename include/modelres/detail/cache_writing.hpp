@@ -72,19 +72,40 @@ class ManifestIndex {
   explicit ManifestIndex(const std::vector<HubFile>& files) {
     for (const HubFile& f : files) by_path_.emplace(f.path, &f);
   }
-  // The manifest lists this path with the same size and content hash.
-  bool vouches_for(const HubFile& f) const {
+  // The manifest's entry for this path with the same content hash and the
+  // same size, any size where the hub listed 0 (unknown: the manifest then
+  // records the size that arrived); null if there is none.
+  const HubFile* entry_for(const HubFile& f) const {
     const std::string& wanted = content_id(f);
-    if (wanted.empty()) return false;
+    if (wanted.empty()) return nullptr;
     const auto [first, last] = by_path_.equal_range(f.path);
     for (auto it = first; it != last; ++it)
-      if (it->second->size == f.size && content_id(*it->second) == wanted) return true;
-    return false;
+      if ((f.size == 0 || it->second->size == f.size) && content_id(*it->second) == wanted) return it->second;
+    return nullptr;
+  }
+  bool vouches_for(const HubFile& f) const { return entry_for(f) != nullptr; }
+  // The manifest's entry for `f` if the file on disk (`st`) is a regular file at the size it records; else null.
+  const HubFile* proves_present(const HubFile& f, const FileStatus& st) const {
+    const HubFile* known = entry_for(f);
+    return known && st.exists() && st.is_regular && st.size == known->size ? known : nullptr;
   }
 
  private:
   std::unordered_multimap<std::string_view, const HubFile*> by_path_;
 };
+
+// A file is on disk when it is a regular file at the listed size. ModelScope
+// lists some files with size 0, meaning unknown (the fetcher then takes
+// whatever length arrives), so any length passes for those.
+inline bool on_disk_at_listed_size(const FileStatus& st, const HubFile& f) {
+  return st.exists() && st.is_regular && (f.size == 0 || st.size == f.size);
+}
+
+// Nothing to do: every listed file present, and the manifest at this revision lists exactly these.
+inline bool is_up_to_date(const WritePlan& p, const WriteTarget& target, const HubSnapshot& snapshot) {
+  return p.present.size() == snapshot.files.size() && target.manifest_files.size() == snapshot.files.size() &&
+         target.manifest_revision == snapshot.revision;
+}
 
 // Before the first file moves in: the manifest says a download runs, so
 // lookups report the model incomplete until the commit replaces it.

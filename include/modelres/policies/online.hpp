@@ -173,12 +173,24 @@ class OnlinePolicy {
         return unless_network(cache, id, request.revision, std::move(e));
       }
     }
+    record_arrived_sizes(snap, target);
     auto committed = cache.commit(id, target, snap, options_.fetch.durability);
     if (committed) committed.value().hub_check = HubCheck::current;
     return committed;
   }
 
  private:
+  // Before a commit: each file the hub listed with size 0 (unknown, on
+  // ModelScope) gets the size it has in the store, so the manifest can tell a
+  // shortened copy later.
+  static void record_arrived_sizes(HubSnapshot& snapshot, const WriteTarget& target) {
+    for (HubFile& f : snapshot.files)
+      if (f.size == 0) {
+        const detail::FileStatus st = detail::status(target.stored(f));
+        if (st.exists() && st.is_regular) f.size = st.size;
+      }
+  }
+
   // Nothing to write: every file proven present, and, if the cache was
   // written until_restart, the disk not asked for now (else the commit syncs).
   bool is_current(const WritePlan& plan) const {
