@@ -4,7 +4,7 @@
 #   tools/dev.sh demo    install what is missing, build, run the demo
 #   tools/dev.sh test    install what is missing, build and test every CI variant:
 #                        g++ and clang, C++17 and C++20, -fno-exceptions, ASan+UBSan,
-#                        short fuzzing runs of the pickle, JSON and Hugging Face API readers, and the .deb of
+#                        short fuzzing runs of the pickle, JSON, Hugging Face API and lock file readers, and the .deb of
 #                        the program, installed with apt-get and run
 #   tools/dev.sh deps    only install what is missing
 #
@@ -113,6 +113,7 @@ case "${1:-}" in
     fuzz pickle tests/fixtures/pickles/*.pkl
     fuzz json tests/fixtures/json/*.json
     fuzz hf_hub tests/fixtures/hf_api/*
+    fuzz lock tests/fixtures/lock/*.lock
     echo "=== deb: the modelres program as a .deb, installed with apt-get and run"
     build deb g++ 17 -DCMAKE_BUILD_TYPE=Release -DMODELRES_BUILD_TESTS=OFF -DMODELRES_BUILD_BENCHMARKS=OFF \
       -DMODELRES_BUILD_DEMO=OFF

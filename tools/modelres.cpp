@@ -1,9 +1,10 @@
 // modelres: the command-line face of the library, a thin layer over the headers.
 //
-//   modelres resolve MODEL [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
-//   modelres download MODEL... [--to DIR] [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--endpoint URL] [--include P] [--exclude P] [--no-sync]
-//   modelres verify [MODEL|DIR...] [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
+//   modelres resolve MODEL [--hub H] [--revision R | --locked FILE] [--cache-dir DIR] [--read-only-cache DIR]... [--local-only] [--endpoint URL] [--strict] [--no-sync] [--json]
+//   modelres download MODEL... [--to DIR] [--hub H] [--revision R | --locked FILE] [--cache-dir DIR] [--read-only-cache DIR]... [--endpoint URL] [--include P] [--exclude P] [--no-sync]
+//   modelres verify [MODEL|DIR...] [--hub H] [--revision R] [--cache-dir DIR] [--read-only-cache DIR]... [--locked FILE] [--json]
 //   modelres ls [--hub H] [--cache-dir DIR] [--read-only-cache DIR]... [--json]
+//   modelres lock MODEL... [-o FILE] [--hub H] [--revision R] [--endpoint URL] [--include P] [--exclude P]
 //
 // MODEL may name its hub: hf.co/owner/name (Hugging Face), modelscope.cn/owner/name;
 // a bare owner/name goes to --hub, else $MODELRES_HUB, else ModelScope.
@@ -14,6 +15,7 @@
 //   6 revision mismatch   7 corrupt or unsafe metadata   8 permission or I/O error
 //   9 network   10 cancelled   11 the hub refused or answered wrongly
 //   12 verify: a file does not match what is recorded of it
+//   13 the model is not in the lock file, or its files differ from it
 //
 // Built twice from this file: `modelres`, which links no network library, does
 // everything that needs no network (--help, --version, ls, resolve of a path,
@@ -61,6 +63,7 @@ enum exit_code : int {
   cancelled = 10,
   hub_error = 11,
   mismatch = 12,  // verify: a file does not hash to what is recorded, or cannot be read
+  lock = 13,      // --locked: the model is not in the lock file, or its files differ from it
 };
 
 int exit_code_for(const modelres::Error& e) {
@@ -93,6 +96,8 @@ int exit_code_for(const modelres::Error& e) {
     case errc::unsafe_file_list:
     case errc::checksum_mismatch: return hub_error;
     case errc::disk_full: return system_error;
+    case errc::not_in_lock:
+    case errc::lock_mismatch: return lock;
   }
   return system_error;
 }
@@ -134,6 +139,8 @@ struct Request {
   std::string revision, cache_dir, endpoint;
   std::vector<std::string> read_only_caches;  // --read-only-cache; none given: $MODELRES_READ_ONLY_CACHES
   std::string to;                             // download --to: a plain directory instead of the cache
+  std::string locked;                         // --locked FILE
+  std::optional<modelres::LockFile> lock;     // what --locked names, read once
   std::optional<modelres::Hub> hub;  // --hub; else MODELRES_HUB, else ModelScope
   std::vector<std::string> include, exclude;
   bool local_only = false, strict = false, as_json = false, no_sync = false;
@@ -213,10 +220,11 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   OfflineRouter offline = offline_router(req);
   auto routed = offline.route(reference);
   if (!routed) return std::move(routed).error();
-  if (!asks_hub(reference, req)) return offline.resolve(reference, options);
+  const auto resolve_offline = [&] { return req.lock ? offline.resolve(reference, *req.lock, options) : offline.resolve(reference, options); };
+  if (!asks_hub(reference, req)) return resolve_offline();
   if (const char* offline_switch = modelres::detail::offline_switch()) {
     // As OnlinePolicy says it: the hub was not asked because the switch is on.
-    auto r = offline.resolve(reference, options);
+    auto r = resolve_offline();
     if (r) {
       r.value().hub_check = modelres::HubCheck::offline;
       r.value().hub_check_reason = std::string(offline_switch) + " is set";
@@ -225,6 +233,10 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
   }
 #ifdef MODELRES_CLI_NETWORK
   const std::string id(routed.value().second);
+  if (req.lock) {
+    MODELRES_TRY(entry, req.lock->entry(routed.value().first, id));
+    options.locked = std::move(entry);
+  }
   if (!req.to.empty()) {
     if (routed.value().first == modelres::Hub::huggingface)
       return resolve_online<modelres::HuggingFaceHub<modelres::CurlTransport>>(id, options, modelres::PlainDirectoryCache(req.to),
@@ -244,6 +256,66 @@ modelres::result<modelres::ResolvedModel> resolve_one(const std::string& referen
 }
 
 #ifdef MODELRES_CLI_NETWORK
+// What the hub says `reference` is at the revision asked, as a lock entry (nothing downloaded).
+template <class Hub>
+modelres::result<modelres::LockedModel> lock_one(const std::string& reference, modelres::Hub hub_name, const std::string& id_text,
+                                                 const Request& req) {
+  MODELRES_TRY(id, modelres::ModelId::parse(id_text));
+  typename Hub::Options options;
+  options.endpoint = req.endpoint;
+  Hub hub(modelres::CurlTransport(), options);
+  MODELRES_TRY(snap, hub.snapshot(id, req.revision));
+  for (const modelres::HubFile& f : snap.files)
+    if (!modelres::detail::is_safe_relative_path(f.path))
+      return modelres::Error(errc::unsafe_file_list, id.str(),
+                             "the hub listed '" + modelres::detail::printable(f.path) + "', which would leave the model directory");
+  modelres::ResolveOptions patterns;
+  patterns.allow_patterns = req.include;
+  patterns.ignore_patterns = req.exclude;
+  modelres::detail::select_files(snap, patterns);
+  modelres::LockedModel m;
+  m.reference = reference;
+  m.hub = hub_name;
+  m.id = id.str();
+  m.revision = req.revision.empty() ? snap.revision : req.revision;
+  m.commit = snap.commit;
+  m.files = std::move(snap.files);
+  return m;
+}
+
+// Asks the hub for each model and writes the lock file, all or nothing: a
+// model that cannot be locked leaves the file as it was.
+int lock_command(const std::vector<std::string>& references, const Request& req, const std::string& output) {
+  OfflineRouter router = offline_router(req);
+  modelres::LockFile lock;
+  for (const auto& reference : references) {
+    auto routed = router.route(reference);
+    if (!routed) return report(std::move(routed).error(), false);
+    const auto [hub, id] = routed.value();
+    if (lock.find(hub, id)) {
+      std::cerr << "modelres: " << reference << " is named twice\n";
+      return usage;
+    }
+    auto m = hub == modelres::Hub::huggingface
+                 ? lock_one<modelres::HuggingFaceHub<modelres::CurlTransport>>(reference, hub, std::string(id), req)
+                 : lock_one<modelres::ModelScopeHub<modelres::CurlTransport>>(reference, hub, std::string(id), req);
+    if (!m) return report(std::move(m).error(), false);
+    const modelres::LockedModel& e = m.value();
+    std::uint64_t size = 0;
+    for (const auto& f : e.files) size += f.size;
+    std::cerr << "locked  " << e.id << "  " << e.revision << (e.commit.empty() ? "" : " at " + e.commit) << "  " << e.files.size()
+              << " files, " << human_size(size) << "\n";
+    lock.models.push_back(std::move(m).value());
+  }
+  if (output == "-") {
+    std::cout << modelres::write_lock_file(lock);
+    return ok;
+  }
+  if (auto saved = modelres::save_lock_file(lock, output); !saved) return report(std::move(saved).error(), false);
+  std::cerr << "wrote " << output << "\n";
+  return ok;
+}
+
 json to_json(const modelres::Verification& v) {
   json files = json::array();
   for (const auto& f : v.files) {
@@ -270,7 +342,10 @@ int verify_command(const std::vector<std::string>& references, const Request& re
   };
   std::vector<Target> targets;
   OfflineRouter router = offline_router(req);
-  if (references.empty()) {
+  if (references.empty() && req.lock) {
+    for (const auto& m : req.lock->models)
+      if (!req.hub || *req.hub == m.hub) targets.push_back({m.hub, m.id, m.id});
+  } else if (references.empty()) {
     for (const modelres::Hub hub : {modelres::Hub::modelscope, modelres::Hub::huggingface}) {
       if (req.hub && *req.hub != hub) continue;
       auto entries = hub == modelres::Hub::huggingface ? layered<modelres::HuggingFaceCache>(req).list()
@@ -297,10 +372,16 @@ int verify_command(const std::vector<std::string>& references, const Request& re
         std::string dir;
         if (!modelres::detail::expand_tilde(t.reference, dir)) dir = t.reference;
         MODELRES_TRY(m, cache.inspect(dir, req.revision));
-        return modelres::verify(cache, std::move(m), progress);
+        if (!req.lock) return modelres::verify(cache, std::move(m), progress);
+        MODELRES_TRY(entry, req.lock->entry(t.hub, m.model_id));
+        return modelres::verify(std::move(m), entry, progress);
       }
       MODELRES_TRY(id, modelres::ModelId::parse(t.reference));
-      return modelres::verify(cache, id, req.revision, progress);
+      if (!req.lock) return modelres::verify(cache, id, req.revision, progress);
+      // The copy at the locked commit (else revision), every byte hashed against the lock.
+      MODELRES_TRY(entry, req.lock->entry(t.hub, id.str()));
+      MODELRES_TRY(m, cache.locate(id, entry.pinned_revision()));
+      return modelres::verify(std::move(m), entry, progress);
     };
     auto v = t.hub == modelres::Hub::huggingface ? run(layered<modelres::HuggingFaceCache>(req))
                                                  : run(layered<modelres::ModelScopeCache>(req));
@@ -468,16 +549,25 @@ int main(int argc, char** argv) {
         ->type_name("DIR");
   };
 
-  // What resolve and download share.
-  const auto add_hub_options = [&](CLI::App* cmd) {
+  const auto add_locked = [&req](CLI::App* cmd, const char* what) {
+    return cmd->add_option("--locked", req.locked, what)->type_name("FILE");
+  };
+  // What resolve, download and lock share: which revision, where the hub is, which files.
+  const auto add_hub_query = [&](CLI::App* cmd, const std::string& verb) {
     add_hub_choice(cmd);
     cmd->add_option("--revision", req.revision, "branch, tag or commit (default: master on ModelScope, main on Hugging Face)");
-    add_cache_dir(cmd);
     cmd->add_option("--endpoint", req.endpoint,
                     "hub URL (default: ModelScope $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn; Hugging "
                     "Face $HF_ENDPOINT, https://huggingface.co)");
-    cmd->add_option("--include", req.include, "download only files matching (fnmatch; '*' matches '/' too)");
-    cmd->add_option("--exclude", req.exclude, "do not download files matching");
+    cmd->add_option("--include", req.include, verb + " only files matching (fnmatch; '*' matches '/' too)");
+    cmd->add_option("--exclude", req.exclude, "do not " + verb + " files matching");
+  };
+  // What resolve and download share.
+  const auto add_hub_options = [&](CLI::App* cmd) {
+    add_hub_query(cmd, "download");
+    add_cache_dir(cmd);
+    add_locked(cmd, "exactly what this lock file records (`modelres lock`): its commit, its files, their hashes; not with "
+                    "--revision, --include or --exclude");
     cmd->add_option("--connections", req.connections,
                     "connections at once, for whole files and the byte ranges of large files together (1-64, default 8)")
         ->check(CLI::Range(1u, 64u).description(""))
@@ -496,7 +586,7 @@ int main(int argc, char** argv) {
   resolve->add_flag("--json", req.as_json, "print a JSON object on stdout, errors included");
 
   CLI::App* download = app.add_subcommand("download", "Fetch models into the cache, verified (to copy to an offline machine)");
-  download->add_option("MODEL", models, "owner/name ...")->required();
+  download->add_option("MODEL", models, "owner/name ... (with --locked, default: every model of the lock file)");
   add_hub_options(download);
   download->add_option("--to", req.to,
                        "write one model as a plain directory: its files and modelres's manifest, no cache layout (for "
@@ -509,7 +599,15 @@ int main(int argc, char** argv) {
   add_hub_choice(verify);
   verify->add_option("--revision", req.revision, "branch, tag or commit (default: the cache's)");
   add_cache_dir(verify);
+  add_locked(verify, "hash against this lock file instead, at its commits (default MODEL: every model it records)");
   verify->add_flag("--json", req.as_json, "print a JSON array, one object per model");
+
+  std::vector<std::string> to_lock;
+  std::string lock_output = "modelres.lock";
+  CLI::App* lock = app.add_subcommand("lock", "Write a lock file: each model's commit and every file's size and hash, from the hub");
+  lock->add_option("MODEL", to_lock, "owner/name, hf.co/owner/name, modelscope.cn/owner/name ...")->required();
+  add_hub_query(lock, "lock");
+  lock->add_option("-o,--output", lock_output, "where to write it ('-': standard output)")->capture_default_str()->type_name("FILE");
 
   CLI::App* ls = app.add_subcommand("ls", "List the models in the caches, every hub and layout");
   add_hub_choice(ls);
@@ -523,12 +621,30 @@ int main(int argc, char** argv) {
     return rc == 0 ? ok : usage;
   }
 
+  if (!req.locked.empty() && (!req.revision.empty() || !req.include.empty() || !req.exclude.empty())) {
+    std::cerr << "modelres: --locked names the revision and the files; not with --revision, --include or --exclude\n";
+    return usage;
+  }
+  if (download->parsed() && models.empty() && req.locked.empty()) {
+    std::cerr << "modelres: download needs MODEL, or --locked FILE\n";
+    return usage;
+  }
 #ifndef MODELRES_CLI_NETWORK
   // verify hashes with libcrypto, which only modelres-online links.
-  if (download->parsed() || verify->parsed() || (resolve->parsed() && needs_network(reference, req)))
-    return run_network_program(argv, req, download->parsed() ? models.front() : verify->parsed() ? "verify" : reference);
-#else
+  if (download->parsed() || verify->parsed() || lock->parsed() || (resolve->parsed() && needs_network(reference, req)))
+    return run_network_program(argv, req, download->parsed() ? "download" : verify->parsed() ? "verify" : lock->parsed() ? "lock" : reference);
+#endif
+  if (!req.locked.empty()) {
+    auto read = modelres::read_lock_file(req.locked);
+    if (!read) return report(std::move(read).error(), req.as_json);
+    req.lock = std::move(read).value();
+    if (download->parsed() && models.empty())
+      for (const auto& m : req.lock->models)
+        models.push_back((m.hub == modelres::Hub::huggingface ? "hf.co/" : "modelscope.cn/") + m.id);
+  }
+#ifdef MODELRES_CLI_NETWORK
   if (verify->parsed()) return verify_command(to_verify, req);
+  if (lock->parsed()) return lock_command(to_lock, req, lock_output);
 #endif
   if (resolve->parsed()) return resolve_command(reference, req);
   if (download->parsed()) return download_command(models, req);

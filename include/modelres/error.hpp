@@ -49,6 +49,9 @@ enum class errc {
   checksum_mismatch = 25,     // the bytes received do not hash to the Sha256 (or size) the hub listed
   disk_full = 26,             // no space (or quota) left where the cache is written
   gated = 27,                 // the model's terms must be accepted on the hub, by the account whose token is sent
+  // Lock files (lock_file.hpp).
+  not_in_lock = 28,           // the lock file has no entry for this model
+  lock_mismatch = 29,         // the copy, or the hub's revision, holds other files than the lock records
 };
 
 class error_category_impl final : public std::error_category {
@@ -83,6 +86,8 @@ class error_category_impl final : public std::error_category {
       case errc::checksum_mismatch: return "downloaded file does not match its checksum";
       case errc::disk_full: return "disk full";
       case errc::gated: return "gated model: its terms must be accepted on the hub";
+      case errc::not_in_lock: return "model not in the lock file";
+      case errc::lock_mismatch: return "files differ from the lock file";
     }
     return "unknown modelres error";
   }
@@ -127,6 +132,8 @@ inline const char* to_string(errc e) noexcept {
     case errc::checksum_mismatch: return "checksum_mismatch";
     case errc::disk_full: return "disk_full";
     case errc::gated: return "gated";
+    case errc::not_in_lock: return "not_in_lock";
+    case errc::lock_mismatch: return "lock_mismatch";
   }
   return "unknown";
 }

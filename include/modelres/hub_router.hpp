@@ -20,6 +20,7 @@
 
 #include "detail/fs.hpp"
 #include "error.hpp"
+#include "lock_file.hpp"
 #include "model_ref.hpp"
 #include "resolve_options.hpp"
 #include "resolved_model.hpp"
@@ -59,6 +60,25 @@ class HubRouter {
     MODELRES_TRY(routed, route(reference));
     return routed.first == Hub::huggingface ? huggingface_.resolve(routed.second, options)
                                             : modelscope_.resolve(routed.second, options);
+  }
+
+  // As resolve(), at the lock's entry for the reference's hub and id
+  // (not_in_lock if it has none). A directory is looked up by the model its
+  // manifest names, then checked against that entry.
+  result<ResolvedModel> resolve(std::string_view reference, const LockFile& lock, ResolveOptions options = {}) {
+    MODELRES_TRY(routed, route(reference));
+    std::string_view id = routed.second;
+    std::string found;
+    if (classify_reference(reference) == reference_kind::path) {
+      MODELRES_TRY(unlocked, resolve(reference, options));
+      found = std::move(unlocked.model_id);
+      id = found;
+    }
+    if (id.empty())
+      return Error(errc::not_in_lock, detail::printable(reference), "nothing in the directory says which model it holds");
+    MODELRES_TRY(entry, lock.entry(routed.first, id));
+    options.locked = std::move(entry);
+    return resolve(reference, options);
   }
 
   ModelScopeSide& modelscope() { return modelscope_; }

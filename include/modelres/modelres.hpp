@@ -11,6 +11,7 @@
 #include "caches/plain_directory_cache.hpp"
 #include "error.hpp"
 #include "hub_router.hpp"
+#include "lock_file.hpp"
 #include "model_ref.hpp"
 #include "policies/first_of.hpp"
 #include "policies/local_only.hpp"

@@ -1,8 +1,11 @@
 // ResolveOptions: what a caller may say about one resolve besides the reference.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "lock_file.hpp"
 
 namespace modelres {
 
@@ -16,6 +19,10 @@ struct ResolveOptions {
   // ignores them.
   std::vector<std::string> allow_patterns;
   std::vector<std::string> ignore_patterns;
+  // A lock file's entry for this model (LockFile::find): serve only a copy
+  // whose files match it, and online fetch exactly those files, at its commit,
+  // or fail with errc::lock_mismatch. It replaces `revision` and the patterns.
+  std::optional<LockedModel> locked;
 };
 
 }  // namespace modelres

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "detail/fs.hpp"
 #include "fetcher.hpp"
 #include "hub_snapshot.hpp"
+#include "lock_file.hpp"
 #include "model_ref.hpp"
 #include "resolved_model.hpp"
 #include "result.hpp"
@@ -76,12 +78,6 @@ struct Verification {
 // Bytes hashed: this file's and all files' of one verify().
 using VerifyProgress = FetchProgress;
 
-template <class C, class = void>
-struct cache_has_recorded_checks : std::false_type {};
-template <class C>
-struct cache_has_recorded_checks<C, std::void_t<decltype(std::declval<const C&>().recorded_checks(std::declval<const ResolvedModel&>()))>>
-    : std::true_type {};
-
 namespace detail {
 
 // Hashes one file against `known` (its sha256, else its git blob id), reporting bytes as they go.
@@ -116,8 +112,24 @@ inline FileVerdict verify_file(const ResolvedModel& m, const CachedFile& f, cons
     return v;
   }
   v.actual = check.hex();
-  v.state = v.actual == v.expected && fed == known->size ? FileState::matched : FileState::mismatched;
+  v.state = v.actual == v.expected && (known->size == 0 || fed == known->size) ? FileState::matched : FileState::mismatched;  // 0: the hub did not say
   return v;
+}
+
+// Every file of `m` hashed against `known`, matched by path.
+inline Verification verify_against(ResolvedModel m, const std::vector<HubFile>& known,
+                                   const std::function<void(const VerifyProgress&)>& progress) {
+  std::unordered_map<std::string_view, const HubFile*> by_path;
+  for (const HubFile& k : known) by_path.emplace(k.path, &k);
+  std::uint64_t total = 0, done = 0;
+  for (const CachedFile& f : m.files) total += f.size;
+  Verification out;
+  for (const CachedFile& f : m.files) {
+    const auto it = by_path.find(f.path);
+    out.files.push_back(verify_file(m, f, it == by_path.end() ? nullptr : it->second, done, total, progress));
+  }
+  out.model = std::move(m);
+  return out;
 }
 
 }  // namespace detail
@@ -130,16 +142,17 @@ Verification verify(const Cache& cache, ResolvedModel m, const std::function<voi
                 "modelres: verify() needs a cache that says what it records of a model's files: "
                 "`std::vector<HubFile> recorded_checks(const ResolvedModel&) const` (see docs/traits.md)");
   const std::vector<HubFile> known = cache.recorded_checks(m);
-  std::unordered_map<std::string_view, const HubFile*> by_path;
-  for (const HubFile& k : known) by_path.emplace(k.path, &k);
-  std::uint64_t total = 0, done = 0;
-  for (const CachedFile& f : m.files) total += f.size;
-  Verification out;
-  for (const CachedFile& f : m.files) {
-    const auto it = by_path.find(f.path);
-    out.files.push_back(detail::verify_file(m, f, it == by_path.end() ? nullptr : it->second, done, total, progress));
-  }
-  out.model = std::move(m);
+  return detail::verify_against(std::move(m), known, progress);
+}
+
+// Every file of `m` hashed against a lock entry instead: a file the lock
+// names that the copy lacks is `missing`, one the lock does not name `unchecked`.
+inline Verification verify(ResolvedModel m, const LockedModel& lock, const std::function<void(const VerifyProgress&)>& progress = {}) {
+  Verification out = detail::verify_against(std::move(m), lock.files, progress);
+  std::unordered_set<std::string_view> held;
+  for (const CachedFile& c : out.model.files) held.insert(c.path);
+  for (const HubFile& f : lock.files)
+    if (!held.count(f.path)) out.files.push_back({f.path, 0, FileState::missing, {}, {}, {}});
   return out;
 }
 

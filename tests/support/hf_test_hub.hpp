@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -63,8 +64,8 @@ class HfTestHub {
       const HfHubModel* m = find(req, res);
       if (!m) return;
       const std::string rev = req.matches[3].str();
-      if (rev != m->commit && std::find(m->refs.begin(), m->refs.end(), rev) == m->refs.end())
-        return error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
+      m = at_revision(m, rev);
+      if (!m) return error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
       nlohmann::json siblings = nlohmann::json::array();
       for (const auto& f : m->files) siblings.push_back({{"rfilename", f.path}});
       res.set_content(nlohmann::json({{"_id", "66a1"}, {"id", m->id}, {"sha", m->commit}, {"private", false},
@@ -77,7 +78,8 @@ class HfTestHub {
       if (intercepted(req, res)) return;
       const HfHubModel* m = find(req, res);
       if (!m) return;
-      if (req.matches[3].str() != m->commit) return error(res, 404, "RevisionNotFound", "Invalid rev id");
+      m = at_revision(m, req.matches[3].str());
+      if (!m || req.matches[3].str() != m->commit) return error(res, 404, "RevisionNotFound", "Invalid rev id");
       std::vector<nlohmann::json> entries = tree_entries(*m);
       const std::size_t start = req.has_param("cursor") ? std::stoul(req.get_param_value("cursor")) : 0;
       const std::size_t end = std::min(entries.size(), start + page_size);
@@ -96,13 +98,13 @@ class HfTestHub {
         return error(res, m->token.empty() || !req.has_header("Authorization") ? 401 : 403, "GatedRepo",
                      "Access to model " + m->id + " is restricted. You must have access to it and be authenticated to access it. Please log in.");
       const std::string rev = req.matches[3].str();
-      if (rev != m->commit && std::find(m->refs.begin(), m->refs.end(), rev) == m->refs.end())
-        return error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
+      m = at_revision(m, rev);
+      if (!m) return error(res, 404, "RevisionNotFound", "Invalid rev id: " + rev);
       res.set_header("X-Repo-Commit", m->commit);
       for (const auto& f : m->files) {
         if (f.path != req.matches[4].str()) continue;
         if (f.lfs) {
-          const std::string sha = sha_of(m->id, f.path);
+          const std::string sha = sha_of(m->commit, f.path);
           res.status = 302;
           res.set_header("Location", cdn_.url("/repos/7c/" + sha + "?X-Amz-Signature=s3cr3t&response-content-disposition=x"));
           res.set_header("X-Linked-Etag", "\"" + sha + "\"");
@@ -129,14 +131,18 @@ class HfTestHub {
     });
   }
 
+  // Adding a model again moves its refs to the new commit (a push); the old
+  // commit stays served by its id, as the hub keeps history.
   void add(HfHubModel m) {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::string id = m.id;
+    const auto old = models_.find(id);
+    if (old != models_.end()) superseded_.push_back(std::move(old->second));  // moved vectors keep their buffers: lfs_by_sha_ stays valid
     HfHubModel& stored = models_[id] = std::move(m);
-    // Hashed once here, not per request (a real hub stores them). A model is added once.
+    // Hashed once here, not per request (a real hub stores them).
     for (const auto& f : stored.files) {
       const std::string sha = sha256_hex(f.content);
-      sha_[id + "/" + f.path] = sha;
+      sha_[stored.commit + "/" + f.path] = sha;
       if (f.lfs) lfs_by_sha_[sha] = &f.content;
     }
   }
@@ -173,7 +179,7 @@ class HfTestHub {
     for (const auto& f : m.files) {
       for (std::size_t s = f.path.find('/'); s != std::string::npos; s = f.path.find('/', s + 1))
         if (std::find(dirs.begin(), dirs.end(), f.path.substr(0, s)) == dirs.end()) dirs.push_back(f.path.substr(0, s));
-      const std::string sha = sha_of(m.id, f.path);
+      const std::string sha = sha_of(m.commit, f.path);
       const std::string pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:" + sha + "\nsize " +
                                   std::to_string(f.content.size()) + "\n";  // lfs_pointer(), from the stored hash
       nlohmann::json e = {{"type", "file"}, {"oid", f.listed_oid.empty() ? git_blob_oid(f.lfs ? pointer : f.content) : f.listed_oid},
@@ -211,15 +217,25 @@ class HfTestHub {
     return nullptr;
   }
 
-  std::string sha_of(const std::string& id, const std::string& path) {
+  std::string sha_of(const std::string& commit, const std::string& path) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return sha_[id + "/" + path];
+    return sha_[commit + "/" + path];
+  }
+
+  // `m` (the newest) if `rev` is its commit or one of its refs, else the superseded version at commit `rev`, else null.
+  const HfHubModel* at_revision(const HfHubModel* m, const std::string& rev) {
+    if (rev == m->commit || std::find(m->refs.begin(), m->refs.end(), rev) != m->refs.end()) return m;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const HfHubModel& old : superseded_)
+      if (old.id == m->id && old.commit == rev) return &old;
+    return nullptr;
   }
 
   HttpServer hub_, cdn_;
   std::mutex mutex_;
   std::map<std::string, HfHubModel> models_;
-  std::map<std::string, std::string> sha_;                  // "owner/name/path" -> sha256
+  std::list<HfHubModel> superseded_;                        // earlier commits of models added again
+  std::map<std::string, std::string> sha_;                  // "commit/path" -> sha256
   std::map<std::string, const std::string*> lfs_by_sha_;    // what the CDN serves
   Interceptor interceptor_, cdn_interceptor_;
 };

@@ -136,4 +136,13 @@ constexpr bool check_cache() {
   return true;
 }
 
+// Optional: what the cache records of each file of a model it served
+// (sha256, git blob id), for verify() and lock files:
+// `std::vector<HubFile> recorded_checks(const ResolvedModel&) const`.
+template <class C, class = void>
+struct cache_has_recorded_checks : std::false_type {};
+template <class C>
+struct cache_has_recorded_checks<C, std::void_t<decltype(std::declval<const C&>().recorded_checks(std::declval<const ResolvedModel&>()))>>
+    : std::true_type {};
+
 }  // namespace modelres

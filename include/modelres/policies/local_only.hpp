@@ -1,10 +1,12 @@
 // LocalOnlyPolicy: a model id resolved from the cache alone. No network code is
 // compiled in: this header includes no transport, and nothing it calls writes,
-// creates, locks or moves anything in the cache.
+// creates, locks or moves anything in the cache. Given a lock entry
+// (ResolveOptions::locked), it serves only a copy whose files match it.
 #pragma once
 
 #include <string_view>
 
+#include "../lock_file.hpp"
 #include "../model_ref.hpp"
 #include "../resolve_options.hpp"
 #include "../resolved_model.hpp"
@@ -18,6 +20,7 @@ struct LocalOnlyPolicy {
   template <class Cache>
   result<ResolvedModel> resolve(std::string_view reference, const ResolveOptions& options, Cache& cache) const {
     MODELRES_TRY(id, ModelId::parse(reference));
+    if (options.locked) return detail::locate_locked(cache, id, *options.locked);
     return cache.locate(id, options.revision);
   }
 };

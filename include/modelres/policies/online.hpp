@@ -35,6 +35,7 @@
 #include "../fetcher.hpp"
 #include "../hubs/hub_traits.hpp"
 #include "../hubs/modelscope_hub.hpp"
+#include "../lock_file.hpp"
 #include "../model_ref.hpp"
 #include "../resolve_options.hpp"
 #include "../resolved_model.hpp"
@@ -96,8 +97,19 @@ class OnlinePolicy {
   result<ResolvedModel> resolve(std::string_view reference, const ResolveOptions& request, Cache& cache) {
     static_assert(check_writable_cache<Cache>());
     MODELRES_TRY(id, ModelId::parse(reference));
+    const LockedModel* locked = request.locked ? &*request.locked : nullptr;
+    if (locked) {
+      // A verified copy that matches the lock is the locked model: nothing to ask.
+      auto held = detail::locate_locked(cache, id, *locked);
+      if (!held && held.error() == errc::not_in_lock) return held;
+      if (held && held.value().completeness == Completeness::verified) {
+        held.value().hub_check_reason = "the verified copy matches the lock";
+        return held;
+      }
+    }
+    const std::string& revision = locked ? locked->pinned_revision() : request.revision;
     if (const char* name = detail::offline_switch()) {
-      auto cached = cache.locate(id, request.revision);
+      auto cached = locate(cache, id, request);
       if (!cached) return cached;
       cached.value().hub_check = HubCheck::offline;
       cached.value().hub_check_reason = std::string(name) + " is set";
@@ -105,8 +117,8 @@ class OnlinePolicy {
     }
 
     Hub hub(make_transport_(), options_.hub);
-    auto snapshot = ask(hub, cache, id, request.revision);
-    if (!snapshot) return fall_back(cache, id, request.revision, std::move(snapshot).error());
+    auto snapshot = ask(hub, cache, id, revision);
+    if (!snapshot) return fall_back(cache, id, request, std::move(snapshot).error());
     HubSnapshot& snap = snapshot.value();
     // Every hub checks its list; a user's hub that forgets must not write outside the cache either.
     for (const HubFile& f : snap.files)
@@ -114,7 +126,11 @@ class OnlinePolicy {
         return Error(errc::unsafe_file_list, id.str(),
                      "the hub listed '" + detail::printable(f.path) + "', which would leave the model directory; nothing was written")
             .with_revision(snap.revision);
-    detail::select_files(snap, request);
+    if (locked) {
+      MODELRES_TRYV(detail::apply_lock(snap, *locked));
+    } else {
+      detail::select_files(snap, request);
+    }
 
     // Read-only roots first, in order: one that holds the snapshot serves it, nothing written anywhere.
     if constexpr (cache_has_read_only_caches<Cache>::value) {
@@ -148,7 +164,7 @@ class OnlinePolicy {
     // Something will be written: what the commit records beyond the file list.
     if constexpr (hub_has_revision_details<Hub>::value) {
       auto details = hub.revision_details(id, snap);
-      if (!details) return unless_network(cache, id, request.revision, std::move(details).error().with_id(id.str(), snap.revision));
+      if (!details) return unless_network(cache, id, request, std::move(details).error().with_id(id.str(), snap.revision));
     }
     if (!plan.to_download.empty()) {
       MODELRES_TRYV(cache.begin_download(id, target, snap));
@@ -170,7 +186,7 @@ class OnlinePolicy {
         e.detail = e.reference + ": " + e.detail;
         e.reference = id.str();
         e.revision = snap.revision;
-        return unless_network(cache, id, request.revision, std::move(e));
+        return unless_network(cache, id, request, std::move(e));
       }
     }
     record_arrived_sizes(snap, target);
@@ -232,12 +248,19 @@ class OnlinePolicy {
     return m;
   }
 
+  // The copy the cache serves as asked: at the revision, or matching the lock.
+  template <class Cache>
+  static result<ResolvedModel> locate(const Cache& cache, const ModelId& id, const ResolveOptions& request) {
+    if (request.locked) return detail::locate_locked(cache, id, *request.locked);
+    return cache.locate(id, request.revision);
+  }
+
   // A failure of the network mid-way falls back to the cache like a hub that
   // cannot be asked; any other error is the answer.
   template <class Cache>
-  result<ResolvedModel> unless_network(Cache& cache, const ModelId& id, const std::string& revision, Error e) {
+  result<ResolvedModel> unless_network(Cache& cache, const ModelId& id, const ResolveOptions& request, Error e) {
     const bool network = e == errc::hub_unreachable || e == errc::timed_out || e == errc::transfer_interrupted;
-    if (network) return fall_back(cache, id, revision, std::move(e));
+    if (network) return fall_back(cache, id, request, std::move(e));
     return e;
   }
 
@@ -267,9 +290,10 @@ class OnlinePolicy {
   // unchecked, unless strict. Without a cached model, the hub's error, with
   // every cache path looked at.
   template <class Cache>
-  result<ResolvedModel> fall_back(Cache& cache, const ModelId& id, const std::string& revision, Error hub_error) {
+  result<ResolvedModel> fall_back(Cache& cache, const ModelId& id, const ResolveOptions& request, Error hub_error) {
+    const std::string& revision = request.locked ? request.locked->pinned_revision() : request.revision;
     if (options_.strict || hub_error == errc::cancelled) return std::move(hub_error).with_id(id.str(), revision);
-    auto cached = cache.locate(id, revision);
+    auto cached = locate(cache, id, request);
     if (cached) {
       cached.value().hub_check = HubCheck::unavailable;
       cached.value().hub_check_reason = hub_error.message();

@@ -1,15 +1,18 @@
 // PathPolicy: a reference that names a local directory (absolute, relative,
 // "~" or "~user"). Missing, not a directory and unreadable are each their own
 // error. If the directory holds a cache's metadata (a ModelScope .msc), the
-// recorded files are checked as for a cache hit.
+// recorded files are checked as for a cache hit. Given a lock entry
+// (ResolveOptions::locked), the directory must hold that model, matching it.
 #pragma once
 
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "../caches/cache_traits.hpp"
 #include "../detail/fs.hpp"
 #include "../error.hpp"
+#include "../lock_file.hpp"
 #include "../model_ref.hpp"
 #include "../resolve_options.hpp"
 #include "../resolved_model.hpp"
@@ -48,7 +51,24 @@ struct PathPolicy {
     if (!inspected) return std::move(inspected).error().with_id(ref, options.revision);
     ResolvedModel model = std::move(inspected).value();
     model.directory = canonical;
+    if (options.locked) {
+      MODELRES_TRYV(check_locked(model, *options.locked, cache));
+    }
     return model;
+  }
+
+ private:
+  // A directory given with a lock entry: it must say it holds that model (our
+  // manifest names it), and its files must match the entry.
+  template <class Cache>
+  static result<void> check_locked(const ResolvedModel& model, const LockedModel& lock, const Cache& cache) {
+    if (model.model_id != lock.id)
+      return Error(errc::lock_mismatch, model.directory.native(),
+                   model.model_id.empty() ? "nothing in the directory says which model it holds; the lock entry is for " + lock.id
+                                          : "the directory holds " + model.model_id + ", the lock entry is for " + lock.id);
+    std::vector<HubFile> recorded;
+    if constexpr (cache_has_recorded_checks<Cache>::value) recorded = cache.recorded_checks(model);
+    return detail::check_against_lock(model, recorded, lock);
   }
 };
 
