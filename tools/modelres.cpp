@@ -110,6 +110,7 @@ json to_json(const modelres::ResolvedModel& m) {
           {"completeness", to_string(m.completeness)}, {"hub_check", to_string(m.hub_check)}};
   if (!m.commit.empty()) out["commit"] = m.commit;
   if (!m.hub_check_reason.empty()) out["hub_check_reason"] = m.hub_check_reason;
+  if (!m.endpoint.empty()) out["endpoint"] = m.endpoint;
   if (!m.cache_root.empty()) out["cache_root"] = m.cache_root.native();
   out["read_only_root"] = m.from_read_only_root;
   return out;
@@ -136,7 +137,8 @@ std::string dump(const json& j) { return j.dump(2, ' ', false, json::error_handl
 using modelres_tools::human_size;
 
 struct Request {
-  std::string revision, cache_dir, endpoint;
+  std::string revision, cache_dir;
+  std::vector<std::string> endpoints;         // --endpoint, in order; none: $MODELRES_ENDPOINTS, else the hub's own
   std::vector<std::string> read_only_caches;  // --read-only-cache; none given: $MODELRES_READ_ONLY_CACHES
   std::string to;                             // download --to: a plain directory instead of the cache
   std::string locked;                         // --locked FILE
@@ -194,7 +196,7 @@ modelres::result<modelres::ResolvedModel> resolve_online(const std::string& id, 
   using Online = modelres::OnlinePolicy<modelres::CurlTransport, Hub>;
   typename Online::Options online;
   online.strict = req.strict;
-  online.hub.endpoint = req.endpoint;
+  online.endpoints = req.endpoints;
   if (req.no_sync) online.fetch.durability = modelres::Durability::until_restart;
   if (req.connections) online.fetch.parallel = req.connections;
   modelres_tools::ProgressBar bar;
@@ -261,10 +263,9 @@ template <class Hub>
 modelres::result<modelres::LockedModel> lock_one(const std::string& reference, modelres::Hub hub_name, const std::string& id_text,
                                                  const Request& req) {
   MODELRES_TRY(id, modelres::ModelId::parse(id_text));
-  typename Hub::Options options;
-  options.endpoint = req.endpoint;
-  Hub hub(modelres::CurlTransport(), options);
-  MODELRES_TRY(snap, hub.snapshot(id, req.revision));
+  typename modelres::OnlinePolicy<modelres::CurlTransport, Hub>::Options options;
+  options.endpoints = req.endpoints;
+  MODELRES_TRY(snap, modelres::OnlinePolicy<modelres::CurlTransport, Hub>(options).snapshot(id, req.revision));
   for (const modelres::HubFile& f : snap.files)
     if (!modelres::detail::is_safe_relative_path(f.path))
       return modelres::Error(errc::unsafe_file_list, id.str(),
@@ -546,7 +547,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--read-only-cache", req.read_only_caches,
                     "a cache root only ever read, consulted before --cache-dir; repeat for more, in order (default: "
                     "$MODELRES_READ_ONLY_CACHES, colon-separated)")
-        ->type_name("DIR");
+        ->type_name("DIR")
+        ->allow_extra_args(false);
   };
 
   const auto add_locked = [&req](CLI::App* cmd, const char* what) {
@@ -556,11 +558,14 @@ int main(int argc, char** argv) {
   const auto add_hub_query = [&](CLI::App* cmd, const std::string& verb) {
     add_hub_choice(cmd);
     cmd->add_option("--revision", req.revision, "branch, tag or commit (default: master on ModelScope, main on Hugging Face)");
-    cmd->add_option("--endpoint", req.endpoint,
-                    "hub URL (default: ModelScope $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn; Hugging "
-                    "Face $HF_ENDPOINT, https://huggingface.co)");
-    cmd->add_option("--include", req.include, verb + " only files matching (fnmatch; '*' matches '/' too)");
-    cmd->add_option("--exclude", req.exclude, "do not " + verb + " files matching");
+    cmd->add_option("--endpoint", req.endpoints,
+                    "hub URL; repeat for more, asked in order while one cannot be (default: $MODELRES_ENDPOINTS, "
+                    "comma-separated; else ModelScope $MODELSCOPE_ENDPOINT, $MODELSCOPE_DOMAIN, https://www.modelscope.cn; "
+                    "Hugging Face $HF_ENDPOINT, https://huggingface.co)")
+        ->type_name("URL")
+        ->allow_extra_args(false);  // one URL per --endpoint: `--endpoint URL MODEL` leaves MODEL alone
+    cmd->add_option("--include", req.include, verb + " only files matching (fnmatch; '*' matches '/' too)")->allow_extra_args(false);
+    cmd->add_option("--exclude", req.exclude, "do not " + verb + " files matching")->allow_extra_args(false);
   };
   // What resolve and download share.
   const auto add_hub_options = [&](CLI::App* cmd) {

@@ -68,6 +68,7 @@ struct ResolvedModel {
   Completeness completeness = Completeness::unknown;
   HubCheck hub_check = HubCheck::not_asked;
   std::string hub_check_reason;  // why not `current`, for offline and unavailable
+  std::string endpoint;          // the hub endpoint that answered (OnlinePolicy, `current`); else empty
   // Which root of a LayeredCache served it (caches/layered_cache.hpp), and
   // whether that root is a read-only one; empty and false otherwise.
   std::filesystem::path cache_root;

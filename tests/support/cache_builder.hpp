@@ -340,7 +340,7 @@ struct QuietHubEnvironment {
   TempDir home;
   ScopedEnv a{"HF_TOKEN", ""}, b{"HUGGING_FACE_HUB_TOKEN", ""}, c{"HF_TOKEN_PATH", ""}, d{"HF_HOME", home.str()},
       e{"MODELRES_OFFLINE", ""}, f{"HF_HUB_OFFLINE", ""}, g{"HF_HUB_DISABLE_SYMLINKS", ""},
-      h{"MODELRES_READ_ONLY_CACHES", ""};
+      h{"MODELRES_READ_ONLY_CACHES", ""}, i{"MODELRES_ENDPOINTS", ""};
 };
 
 }  // namespace testing

@@ -43,6 +43,18 @@ template <class H, class T>
 struct hub_constructible_from<H, T, std::enable_if_t<hub_has_options<H>::value>>
     : std::is_constructible<H, T, typename H::Options> {};
 
+// Options with a `std::string endpoint` (both hubs'), so OnlinePolicy can ask a list of endpoints in turn.
+template <class O, class = void>
+struct hub_options_have_endpoint : std::false_type {};
+template <class O>
+struct hub_options_have_endpoint<O, std::void_t<decltype(std::declval<O&>().endpoint = std::string())>> : std::true_type {};
+
+// Optional: `std::string endpoint() const`, where the hub is asked.
+template <class H, class = void>
+struct hub_has_endpoint : std::false_type {};
+template <class H>
+struct hub_has_endpoint<H, std::void_t<decltype(std::string(std::declval<const H&>().endpoint()))>> : std::true_type {};
+
 template <class H, class = void>
 struct hub_has_snapshot : std::false_type {};
 template <class H>

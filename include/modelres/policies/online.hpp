@@ -18,10 +18,12 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,6 +50,12 @@ template <class HubOptions>
 struct BasicOnlineOptions {
   bool strict = false;  // true: a hub that cannot be asked is an error, never a fallback
   HubOptions hub;
+  // Endpoints to ask, in order (mirrors first, say): the next is asked when
+  // one cannot be (unreachable, timed out, 5xx); an answer, even "no such
+  // model", is final. Empty: hub.endpoint if set, else $MODELRES_ENDPOINTS
+  // (comma-separated), else the hub's own default. The one that answered
+  // serves the downloads and is ResolvedModel::endpoint.
+  std::vector<std::string> endpoints;
   FetchOptions fetch;
 };
 using OnlineOptions = BasicOnlineOptions<ModelScopeHubOptions>;
@@ -93,6 +101,13 @@ class OnlinePolicy {
 
   Options& options() { return options_; }
 
+  // What the hub says `revision` (empty: its default) of a model is, asked
+  // as resolve() asks it (the endpoints in order), without any cache.
+  result<HubSnapshot> snapshot(const ModelId& id, std::string_view revision) {
+    std::optional<Hub> hub;
+    return ask_in_order(hub, id, [&](Hub& h) { return h.snapshot(id, revision); });
+  }
+
   template <class Cache>
   result<ResolvedModel> resolve(std::string_view reference, const ResolveOptions& request, Cache& cache) {
     static_assert(check_writable_cache<Cache>());
@@ -116,10 +131,13 @@ class OnlinePolicy {
       return cached;
     }
 
-    Hub hub(make_transport_(), options_.hub);
-    auto snapshot = ask(hub, cache, id, revision);
+    std::optional<Hub> answered;
+    auto snapshot = ask_in_order(answered, id, [&](Hub& h) { return ask(h, cache, id, revision); });
     if (!snapshot) return fall_back(cache, id, request, std::move(snapshot).error());
+    Hub& hub = *answered;
     HubSnapshot& snap = snapshot.value();
+    if constexpr (hub_has_endpoint<Hub>::value)
+      if (snap.endpoint.empty()) snap.endpoint = hub.endpoint();  // a pinned commit listed from the cache asked nobody
     // Every hub checks its list; a user's hub that forgets must not write outside the cache either.
     for (const HubFile& f : snap.files)
       if (!detail::is_safe_relative_path(f.path))
@@ -191,7 +209,10 @@ class OnlinePolicy {
     }
     record_arrived_sizes(snap, target);
     auto committed = cache.commit(id, target, snap, options_.fetch.durability);
-    if (committed) committed.value().hub_check = HubCheck::current;
+    if (committed) {
+      committed.value().hub_check = HubCheck::current;
+      committed.value().endpoint = snap.endpoint;
+    }
     return committed;
   }
 
@@ -223,6 +244,7 @@ class OnlinePolicy {
     if (!m) return m;
     if (m.value().model_id.empty()) m.value().model_id = id.str();
     m.value().hub_check = HubCheck::current;
+    m.value().endpoint = snap.endpoint;
     return m;
   }
 
@@ -244,6 +266,7 @@ class OnlinePolicy {
     if (m.value().model_id.empty()) m.value().model_id = id.str();
     m.value().revision = snap.revision;
     m.value().hub_check = HubCheck::current;
+    m.value().endpoint = snap.endpoint;
     mark_served_from(m.value(), root, true);
     return m;
   }
@@ -262,6 +285,53 @@ class OnlinePolicy {
     const bool network = e == errc::hub_unreachable || e == errc::timed_out || e == errc::transfer_interrupted;
     if (network) return fall_back(cache, id, request, std::move(e));
     return e;
+  }
+
+  // The endpoints to ask, in order; one empty string: the hub's own choice.
+  std::vector<std::string> endpoint_list() const {
+    if (!options_.endpoints.empty()) return options_.endpoints;
+    if constexpr (hub_options_have_endpoint<typename Hub::Options>::value)
+      if (!options_.hub.endpoint.empty()) return {options_.hub.endpoint};
+    std::vector<std::string> out;
+    const std::string env = detail::environment("MODELRES_ENDPOINTS");
+    for (std::size_t from = 0; from <= env.size();) {
+      const std::size_t comma = std::min(env.find(',', from), env.size());
+      std::string e = env.substr(from, comma - from);
+      while (!e.empty() && (e.back() == ' ' || e.back() == '/')) e.pop_back();
+      while (!e.empty() && e.front() == ' ') e.erase(0, 1);
+      if (!e.empty()) out.push_back(std::move(e));
+      from = comma + 1;
+    }
+    if (out.empty()) out.emplace_back();
+    return out;
+  }
+
+  // Asks each endpoint in turn, with `ask(hub)`, until one answers; `hub` is
+  // left talking to it. When none can be asked, the last one's error, naming what each said.
+  template <class Ask>
+  result<HubSnapshot> ask_in_order(std::optional<Hub>& hub, const ModelId& id, Ask&& ask) {
+    const std::vector<std::string> endpoints = endpoint_list();
+    std::string tried;
+    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+      typename Hub::Options o = options_.hub;
+      if constexpr (hub_options_have_endpoint<typename Hub::Options>::value)
+        if (!endpoints[i].empty()) o.endpoint = endpoints[i];
+      hub.emplace(make_transport_(), o);
+      result<HubSnapshot> snap = ask(*hub);
+      const bool try_next = !snap && i + 1 < endpoints.size() && cannot_be_asked(snap.error());
+      if (!try_next) {
+        if (!snap && !tried.empty()) snap.error().detail = tried + "; then " + endpoints[i] + ": " + snap.error().detail;
+        return snap;
+      }
+      tried += (tried.empty() ? "" : "; ") + endpoints[i] + ": " + snap.error().code.message() +
+               (snap.error().detail.empty() ? "" : " (" + snap.error().detail + ")");
+    }
+    return Error(errc::hub_unreachable, id.str(), "no endpoint to ask");  // not reached: endpoint_list() is never empty
+  }
+
+  // An endpoint that gave no answer: the network failed, or it (a mirror, say) failed on its side.
+  static bool cannot_be_asked(const Error& e) {
+    return e == errc::hub_unreachable || e == errc::timed_out || e == errc::transfer_interrupted || e == errc::server_error;
   }
 
   // What the hub says the revision is. A hub that lists by commit, over a

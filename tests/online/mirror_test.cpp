@@ -1,0 +1,125 @@
+// Mirrors: an ordered list of endpoints (the next asked only while one cannot
+// be), against real loopback hubs, one of them failing the way a mirror does.
+#include <modelres/modelres.hpp>
+#include <modelres/policies/online.hpp>
+#include <modelres/transports/curl_transport.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "../support/cache_builder.hpp"
+#include "../support/catch.hpp"
+#include "../support/test_hub.hpp"
+
+using namespace modelres;
+using testing::TempDir;
+using testing::TestHub;
+namespace fs = std::filesystem;
+
+namespace {
+
+using Quiet = testing::QuietHubEnvironment;
+const std::string nobody = "http://127.0.0.1:1";  // nothing listens there
+
+std::size_t files_fetched(TestHub& hub) {
+  std::size_t n = 0;
+  for (const auto& r : hub.server().requests()) n += r.params.count("FilePath");
+  return n;
+}
+
+result<ResolvedModel> resolve_via(const fs::path& cache, std::vector<std::string> endpoints, const std::string& id,
+                                  bool strict = false) {
+  OnlineOptions o;
+  o.endpoints = std::move(endpoints);
+  o.strict = strict;
+  return Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(cache), OnlinePolicy<CurlTransport>(o)}.resolve(id);
+}
+
+}  // namespace
+
+TEST_CASE("endpoints: the next is asked while one cannot be, and the one that answered serves the files", "[online][mirror]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub failing, good;
+  failing.add(model);
+  failing.intercept([](const httplib::Request&, httplib::Response& res) {
+    TestHub::envelope_error(res, 502, "upstream unreachable");  // a mirror whose upstream is down
+    return true;
+  });
+  good.add(model);
+  failing.start();
+  good.start();
+  TempDir cache;
+  auto r = resolve_via(cache.path(), {nobody, failing.endpoint(), good.endpoint()}, model.id);
+  REQUIRE(r);
+  CHECK(r.value().endpoint == good.endpoint());
+  CHECK(r.value().hub_check == HubCheck::current);
+  CHECK(files_fetched(good) == model.files.size());
+  CHECK(files_fetched(failing) == 0);
+  CHECK(failing.server().requests().size() >= 1);  // asked, and it failed on its side
+}
+
+TEST_CASE("endpoints: an answer is final, even `no such model`", "[online][mirror]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub empty, good;  // a mirror that does not carry the model
+  good.add(model);
+  empty.start();
+  good.start();
+  TempDir cache;
+  auto r = resolve_via(cache.path(), {empty.endpoint(), good.endpoint()}, model.id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::unknown_model);
+  CHECK(good.server().requests().empty());
+}
+
+TEST_CASE("endpoints: none can be asked: each named, and a cached copy still served unchecked", "[online][mirror]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub good;
+  good.add(model);
+  good.start();
+  TempDir cache;
+  const std::string also_nobody = "http://127.0.0.1:2";
+  auto none = resolve_via(cache.path(), {nobody, also_nobody}, model.id, /*strict=*/true);
+  REQUIRE_FALSE(none);
+  CHECK(none.error() == errc::hub_unreachable);
+  CHECK(none.error().detail.find(nobody + ": hub unreachable") == 0);
+  CHECK(none.error().detail.find("; then " + also_nobody + ": ") != std::string::npos);
+
+  REQUIRE(resolve_via(cache.path(), {good.endpoint()}, model.id));
+  auto cached = resolve_via(cache.path(), {nobody, also_nobody}, model.id);
+  REQUIRE(cached);
+  CHECK(cached.value().hub_check == HubCheck::unavailable);
+  CHECK(cached.value().endpoint.empty());
+}
+
+TEST_CASE("endpoints: MODELRES_ENDPOINTS, comma-separated, read at each resolve", "[online][mirror]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub good;
+  good.add(model);
+  good.start();
+  TempDir cache;
+  testing::ScopedEnv env("MODELRES_ENDPOINTS", nobody + " , " + good.endpoint() + "/");
+  auto r = resolve_via(cache.path(), {}, model.id);
+  REQUIRE(r);
+  CHECK(r.value().endpoint == good.endpoint());
+}
+
+#ifdef MODELRES_CLI
+TEST_CASE("endpoints: `--endpoint` repeated, and --json says which answered", "[online][mirror][cli]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub good;
+  good.add(model);
+  good.start();
+  TempDir cache;
+  auto r = testing::run_command({MODELRES_CLI, "resolve", "--endpoint", nobody, model.id, "--endpoint", good.endpoint(), "--json"},
+                                {{"MODELSCOPE_CACHE", cache.str()}, {"MODELRES_HUB", ""}});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  CHECK(nlohmann::json::parse(r.out)["endpoint"] == good.endpoint());
+}
+#endif
