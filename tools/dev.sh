@@ -16,7 +16,8 @@ packages=(g++ clang libclang-rt-dev cmake ninja-build binutils pkg-config make p
           libboost-dev nlohmann-json3-dev catch2 libcli11-dev libbenchmark-dev
           libcurl4-openssl-dev libssl-dev libcpp-httplib-dev curl openssl
           dpkg-dev file
-          nginx-light)  # the reference server of the large-file benchmark (per-connection limit_rate)
+          nginx-light     # the large-file benchmark's server; the pull-through mirror of docs/deployment.md
+          tinyproxy-bin)  # the forward proxy of docs/deployment.md (the binary only, no service)
 
 deps() {
   local missing=()

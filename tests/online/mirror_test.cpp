@@ -6,10 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <iostream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "../support/cache_builder.hpp"
 #include "../support/catch.hpp"
+#include "../support/proxy_servers.hpp"
 #include "../support/test_hub.hpp"
 
 using namespace modelres;
@@ -121,5 +126,83 @@ TEST_CASE("endpoints: `--endpoint` repeated, and --json says which answered", "[
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(nlohmann::json::parse(r.out)["endpoint"] == good.endpoint());
+}
+#endif
+
+#ifdef MODELRES_CLI
+// The recipe of docs/deployment.md, as written: 16 nodes (processes, each
+// with its own cache) resolve through one nginx at once, and the hub behind
+// it serves each file once.
+TEST_CASE("nginx pull-through mirror: 16 processes at once, each file served by the hub once", "[online][mirror][nginx]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub(4u << 20, 300000);
+  TestHub hub;
+  hub.add(model);
+  hub.start();
+  testing::NginxMirror mirror(hub.endpoint());
+  INFO(mirror.log());
+  REQUIRE(mirror.running());
+
+  constexpr int nodes = 16;
+  // The fleet: `nodes` downloads at once through `endpoint`, each into its
+  // own cache, every file checked; how long they took together.
+  const auto fleet = [&](const std::string& endpoint) {
+    std::vector<TempDir> caches(nodes), captures(nodes);
+    std::vector<pid_t> pids;
+    const auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < nodes; ++i)
+      pids.push_back(testing::start_command({MODELRES_CLI, "download", model.id, "--endpoint", endpoint},
+                                            {{"MODELSCOPE_CACHE", caches[i].str()}, {"MODELRES_HUB", ""}},
+                                            (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
+    std::vector<testing::CommandResult> results;
+    for (int i = 0; i < nodes; ++i)
+      results.push_back(testing::finish_command(pids[i], (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    for (const auto& r : results) {
+      INFO(r.err);
+      REQUIRE(r.status == 0);
+      const fs::path dir = r.out.substr(0, r.out.size() - 1);
+      for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
+    }
+    return took;
+  };
+  const auto through_mirror = fleet(mirror.url());
+
+  std::map<std::string, int> served, asked;  // files by path; metadata requests by path
+  for (const auto& r : hub.server().requests()) {
+    if (r.params.count("FilePath"))
+      ++served[r.params.at("FilePath")];
+    else
+      ++asked[r.path];
+  }
+  CHECK(served.size() == model.files.size());
+  for (const auto& [path, times] : served) {
+    INFO(path);
+    CHECK(times == 1);
+  }
+  for (const auto& [path, times] : asked) {
+    INFO(path);
+    CHECK(times == 1);  // the revisions and the file list, asked once for all 16
+  }
+
+  // The reference, for docs/benchmarks.md: the same fleet asking the hub itself.
+  TestHub direct;
+  direct.add(model);
+  direct.start();
+  const auto without_mirror = fleet(direct.endpoint());
+  // Bytes of file content each hub sent, from the files it was asked for.
+  const auto bytes_sent = [&](TestHub& h) {
+    std::uint64_t n = 0;
+    for (const auto& r : h.server().requests())
+      for (const auto& f : model.files)
+        if (r.params.count("FilePath") && r.params.at("FilePath") == f.path) n += f.content.size();
+    return n;
+  };
+  std::uint64_t model_bytes = 0;
+  for (const auto& f : model.files) model_bytes += f.content.size();
+  std::cout << "fleet of " << nodes << " processes, model of " << model_bytes << " bytes in " << model.files.size()
+            << " files: through nginx, " << hub.server().requests().size() << " requests reached the hub, " << bytes_sent(hub)
+            << " bytes sent, " << through_mirror.count() << " ms; without it, " << direct.server().requests().size()
+            << " requests, " << bytes_sent(direct) << " bytes, " << without_mirror.count() << " ms\n";
 }
 #endif

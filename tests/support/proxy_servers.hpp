@@ -1,0 +1,137 @@
+// Test support: the real proxies of docs/deployment.md, run in the
+// foreground from Debian's packages: nginx (nginx-light) as the pull-through
+// mirror, from tests/docs/nginx_mirror.conf verbatim but for where it listens,
+// what it mirrors and where it caches; tinyproxy (tinyproxy-bin) as a forward proxy.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "cache_builder.hpp"
+
+#ifndef MODELRES_SOURCE_DIR
+#error "MODELRES_SOURCE_DIR must name the source tree"
+#endif
+
+namespace testing {
+
+// A port on 127.0.0.1 nothing listens on now.
+inline int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  ::close(fd);
+  return ok ? ntohs(a.sin_port) : -1;
+}
+
+// Whether something accepts connections on 127.0.0.1:port.
+inline bool accepts(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+class NginxMirror {
+ public:
+  // Mirrors `upstream` (http://127.0.0.1:PORT).
+  explicit NginxMirror(const std::string& upstream) {
+    port_ = free_port();
+    const std::string d = dir_.str();
+    std::string site = read_text(std::string(MODELRES_SOURCE_DIR) + "/tests/docs/nginx_mirror.conf");
+    replace(site, "listen 8080;", "listen 127.0.0.1:" + std::to_string(port_) + ";");
+    replace(site, "proxy_pass https://www.modelscope.cn;", "proxy_pass " + upstream + ";");
+    replace(site, "/var/cache/nginx/models", d + "/cache");
+    write_file(dir_.path() / "site.conf", site);
+    fs::create_directories(dir_.path() / "tmp");
+    std::string main = ::geteuid() == 0 ? "user root;\n" : "";  // the default (nobody) cannot read a 0700 temporary directory
+    main += "daemon off;\nmaster_process on;\nworker_processes 2;\npid " + d + "/nginx.pid;\nerror_log " + d +
+            "/error.log;\nevents { worker_connections 512; }\nhttp {\n  access_log " + d + "/access.log;\n";
+    for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"})
+      main += std::string("  ") + temp + "_temp_path " + d + "/tmp/" + temp + ";\n";
+    main += "  include " + d + "/site.conf;\n}\n";
+    write_file(dir_.path() / "nginx.conf", main);
+    pid_ = start_command({"/usr/sbin/nginx", "-p", d, "-e", d + "/error.log", "-c", d + "/nginx.conf"}, {}, d + "/stdout",
+                         d + "/stderr");
+    for (int i = 0; pid_ > 0 && i < 400 && !accepts(port_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (!accepts(port_)) stop();
+  }
+  ~NginxMirror() { stop(); }
+  NginxMirror(const NginxMirror&) = delete;
+  NginxMirror& operator=(const NginxMirror&) = delete;
+
+  bool running() const { return pid_ > 0; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Why it did not start, or what it logged.
+  std::string log() const { return read_text(dir_.path() / "error.log") + read_text(dir_.path() / "stderr"); }
+
+ private:
+  static void replace(std::string& text, const std::string& from, const std::string& to) {
+    const auto at = text.find(from);
+    if (at == std::string::npos) throw std::runtime_error("nginx_mirror.conf no longer has: " + from);
+    text.replace(at, from.size(), to);
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGQUIT);  // graceful: the workers go too
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  TempDir dir_;
+  int port_ = -1;
+  pid_t pid_ = -1;
+};
+
+// tinyproxy in the foreground on 127.0.0.1, logging each request (CONNECT
+// for https) to log().
+class Tinyproxy {
+ public:
+  Tinyproxy() {
+    port_ = free_port();
+    const std::string d = dir_.str();
+    write_file(dir_.path() / "tinyproxy.conf",
+               "Port " + std::to_string(port_) + "\nListen 127.0.0.1\nTimeout 60\nAllow 127.0.0.1\nMaxClients 64\n"
+               "LogLevel Connect\nLogFile \"" + d + "/tinyproxy.log\"\n" + (::geteuid() == 0 ? "User root\nGroup root\n" : ""));
+    pid_ = start_command({"/usr/bin/tinyproxy", "-d", "-c", d + "/tinyproxy.conf"}, {}, d + "/stdout", d + "/stderr");
+    for (int i = 0; pid_ > 0 && i < 400 && !accepts(port_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (!accepts(port_)) stop();
+  }
+  ~Tinyproxy() { stop(); }
+  Tinyproxy(const Tinyproxy&) = delete;
+  Tinyproxy& operator=(const Tinyproxy&) = delete;
+
+  bool running() const { return pid_ > 0; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const { return read_text(dir_.path() / "tinyproxy.log") + read_text(dir_.path() / "stderr"); }
+
+ private:
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  TempDir dir_;
+  int port_ = -1;
+  pid_t pid_ = -1;
+};
+
+}  // namespace testing
