@@ -8,6 +8,7 @@
 // docs/errors.md has a page per code: what happened and what to do.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -161,6 +162,9 @@ struct Error {
   std::vector<Probe> looked_at;   // every place looked at, in order
   std::string detail;             // what exactly was wrong (missing files, bad opcode, ...)
   std::error_code cause;          // the underlying system error, if any
+  // rate_limited: how long the hub asked to wait (Retry-After, or its
+  // RateLimit header's reset); zero if it did not say.
+  std::chrono::milliseconds retry_after{0};
 
   Error() = default;
   Error(errc c, std::string ref, std::string why = {})

@@ -54,6 +54,7 @@
 #include "detail/digest.hpp"
 #include "detail/file_lock.hpp"
 #include "detail/fs.hpp"
+#include "detail/hub_support.hpp"
 #include "detail/range_journal.hpp"
 #include "durability.hpp"
 #include "error.hpp"
@@ -97,6 +98,34 @@ struct FetchOptions {
   std::function<void(const FetchProgress&)> on_progress;  // called from worker threads, one at a time
   const std::atomic<bool>* cancel = nullptr;
 };
+
+namespace detail {
+
+// How long to wait after failed attempt `attempt` (1-based): the hub's
+// Retry-After if it gave one, else `backoff` doubled per attempt up to
+// `max_backoff`; then up to half as long again, at random, so that a fleet
+// refused at the same moment (a restart, a 429 storm) does not come back at
+// the same moment.
+inline std::chrono::milliseconds retry_wait(unsigned attempt, std::chrono::milliseconds retry_after, const FetchOptions& o) {
+  const std::chrono::milliseconds doubled = o.backoff * (1 << std::min(attempt == 0 ? 0u : attempt - 1, 16u));
+  const std::chrono::milliseconds base = retry_after.count() > 0 ? retry_after : std::min(o.max_backoff, doubled);
+  thread_local std::mt19937_64 random(std::random_device{}());
+  std::uniform_int_distribution<long long> spread(0, base.count() / 2);
+  return base + std::chrono::milliseconds(spread(random));
+}
+
+// Sleeps `wait`, waking every 50 ms to see `cancel`; false if it was set.
+inline bool sleep_unless_cancelled(std::chrono::milliseconds wait, const std::atomic<bool>* cancel) {
+  const auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cancel && cancel->load()) return false;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50), until - std::chrono::steady_clock::now()));
+  }
+  return true;
+}
+
+}  // namespace detail
 
 template <class Transport>
 class Fetcher {
@@ -173,18 +202,10 @@ class Fetcher {
     return start == have && (size == 0 || (total == size && end + 1 == size));
   }
 
-  // Waits before attempt `attempt` (1-based), or for the hub's Retry-After.
-  // False if cancelled meanwhile.
+  // Waits before attempt `attempt` (1-based), or for the hub's Retry-After,
+  // with jitter (detail::retry_wait). False if cancelled meanwhile.
   bool wait_before_retry(unsigned attempt, std::chrono::milliseconds retry_after) {
-    const std::chrono::milliseconds doubled = options_.backoff * (1 << std::min(attempt - 1, 16u));
-    const std::chrono::milliseconds wait = retry_after.count() > 0 ? retry_after : std::min(options_.max_backoff, doubled);
-    const auto until = std::chrono::steady_clock::now() + wait;
-    while (std::chrono::steady_clock::now() < until) {
-      if (options_.cancel && options_.cancel->load()) return false;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50),
-                                                                               until - std::chrono::steady_clock::now()));
-    }
-    return true;
+    return detail::sleep_unless_cancelled(detail::retry_wait(attempt, retry_after, options_), options_.cancel);
   }
 
   void report(const FetchItem& item, std::uint64_t file_bytes, std::uint64_t delta) {
@@ -396,7 +417,7 @@ class Fetcher {
       return Attempt::retry(Error(errc::transfer_interrupted, item.path, "the hub answered the resume with HTTP " + std::to_string(head.status)));
     }
     Error e = status_error_(item, head, error_body);
-    if (e == errc::rate_limited || e == errc::server_error) return Attempt::retry(std::move(e), retry_after_of(head));
+    if (e == errc::rate_limited || e == errc::server_error) return Attempt::retry(std::move(e), detail::retry_after_of(head));
     return Attempt::fail(std::move(e));
   }
 
@@ -759,34 +780,12 @@ class Fetcher {
     }
     const HttpResponse& head = sent.value();
     Error e = status_error_(item, head, error_body);
-    if (e == errc::rate_limited || e == errc::server_error) return Attempt::retry(std::move(e), retry_after_of(head));
+    if (e == errc::rate_limited || e == errc::server_error) return Attempt::retry(std::move(e), detail::retry_after_of(head));
     return Attempt::fail(std::move(e));
   }
 
   // on_disk: writeback starts as bytes arrive; the committer waits for it.
   bool write_behind() const { return options_.durability == Durability::on_disk; }
-
-  // Retry-After in seconds; else the IETF RateLimit header's reset, `t=N`
-  // (the Hugging Face hub sends `"api";r=0;t=55`), plus a second, as huggingface_hub waits.
-  static std::chrono::milliseconds retry_after_of(const ResponseHead& head) {
-    const auto seconds = [](std::string_view v) -> long long {
-      if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return -1;
-      return std::stoll(std::string(v));
-    };
-    if (const std::string* v = head.header("retry-after")) {
-      const long long s = seconds(*v);
-      return s < 0 ? std::chrono::milliseconds(0) : std::chrono::seconds(s);
-    }
-    if (const std::string* limit = head.header("ratelimit")) {
-      const std::size_t t = limit->find("t=");
-      if (t != std::string::npos && (t == 0 || (*limit)[t - 1] == ';' || (*limit)[t - 1] == ' ')) {
-        const std::string_view rest = std::string_view(*limit).substr(t + 2);
-        const long long s = seconds(rest.substr(0, rest.find_first_of(";, ")));
-        if (s >= 0) return std::chrono::seconds(s + 1);
-      }
-    }
-    return {};
-  }
 
   static std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
 

@@ -5,6 +5,7 @@
 #include <modelres/transports/curl_transport.hpp>
 
 #include <atomic>
+#include <set>
 #include <string>
 
 #include "../support/cache_builder.hpp"
@@ -221,6 +222,25 @@ TEST_CASE("fetch: 5xx bursts are retried, 429 waits for Retry-After", "[online][
     CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(950));  // waited as told
     check_all_fetched(out.path());
   }
+}
+
+TEST_CASE("fetch: waits before a retry are spread at random, never shorter than asked", "[online][fetch]") {
+  FetchOptions o;  // backoff 500 ms, doubling, at most 30 s
+  std::set<long long> after_429, third_attempt;
+  for (int i = 0; i < 200; ++i) {
+    const auto w = detail::retry_wait(1, std::chrono::seconds(1), o).count();  // Retry-After: 1
+    CHECK(w >= 1000);
+    CHECK(w <= 1500);
+    after_429.insert(w);
+    const auto b = detail::retry_wait(3, std::chrono::milliseconds(0), o).count();  // no Retry-After: 500 ms doubled twice
+    CHECK(b >= 2000);
+    CHECK(b <= 3000);
+    third_attempt.insert(b);
+    CHECK(detail::retry_wait(20, std::chrono::milliseconds(0), o).count() <= 45000);  // the cap, plus half
+  }
+  // A fleet refused at one moment does not come back at one moment.
+  CHECK(after_429.size() > 50);
+  CHECK(third_attempt.size() > 50);
 }
 
 TEST_CASE("fetch: a Retry-After beyond the limit fails at once as rate_limited", "[online][fetch]") {

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -204,5 +206,59 @@ TEST_CASE("nginx pull-through mirror: 16 processes at once, each file served by 
             << " files: through nginx, " << hub.server().requests().size() << " requests reached the hub, " << bytes_sent(hub)
             << " bytes sent, " << through_mirror.count() << " ms; without it, " << direct.server().requests().size()
             << " requests, " << bytes_sent(direct) << " bytes, " << without_mirror.count() << " ms\n";
+}
+#endif
+
+#ifdef MODELRES_CLI
+// A fleet restarting at once: the hub refuses most requests of the first
+// moments with 429 and Retry-After. Every process waits (a jittered wait) and
+// finishes; none gives up.
+TEST_CASE("fleet restart: a 429 storm with Retry-After, every process finishes", "[online][mirror][restart]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub hub;
+  hub.add(model);
+  std::mutex mutex;
+  std::optional<std::chrono::steady_clock::time_point> first;
+  std::size_t seen = 0, refused = 0;
+  constexpr auto storm = std::chrono::milliseconds(2500);
+  hub.intercept([&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mutex);
+    const auto now = std::chrono::steady_clock::now();
+    if (!first) first = now;
+    ++seen;
+    if (now - *first > storm || seen % 4 == 0) return false;  // during the storm, 3 requests of 4 are refused
+    ++refused;
+    TestHub::envelope_error(res, 429, "too many requests");
+    res.set_header("Retry-After", "1");
+    return true;
+  });
+  hub.start();
+
+  constexpr int nodes = 16;
+  std::vector<TempDir> caches(nodes), captures(nodes);
+  std::vector<pid_t> pids;
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < nodes; ++i)
+    pids.push_back(testing::start_command({MODELRES_CLI, "download", model.id, "--endpoint", hub.endpoint()},
+                                          {{"MODELSCOPE_CACHE", caches[i].str()}, {"MODELRES_HUB", ""}},
+                                          (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
+  std::vector<testing::CommandResult> results;
+  for (int i = 0; i < nodes; ++i)
+    results.push_back(testing::finish_command(pids[i], (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  for (const auto& r : results) {
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const fs::path dir = r.out.substr(0, r.out.size() - 1);
+    for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  CHECK(refused >= nodes);  // the storm happened: each process was refused about once or more
+  // Each process makes 6 requests when nothing is refused; every refusal costs one more, and no more.
+  CHECK(seen == static_cast<std::size_t>(nodes) * (2 + model.files.size()) + refused);
+  std::cout << "fleet restart: " << nodes << " processes, " << seen << " requests reached the hub, " << refused
+            << " refused with 429 (Retry-After: 1) during the first " << storm.count() << " ms; all done in " << took.count()
+            << " ms\n";
 }
 #endif

@@ -41,6 +41,10 @@ class HttpServer {
   explicit HttpServer(std::string host = "127.0.0.1") : host_(std::move(host)) {
     // Without it, Nagle and delayed ACKs add ~40-200 ms to every small answer.
     server_.set_tcp_nodelay(true);
+    // A thread per connection, and a fleet's processes each keep one open
+    // (keep-alive) while they wait between requests: with the default pool (8
+    // threads on this machine) the rest would queue behind them, as no real hub makes them.
+    server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
     // Recorded before routing, so a request is on record before its response is sent.
     server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response&) {
       std::lock_guard<std::mutex> lock(mutex_);

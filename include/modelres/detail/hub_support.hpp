@@ -3,6 +3,7 @@
 // collects a bounded body and names the model in a transport error.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <random>
 #include <string>
@@ -80,6 +81,28 @@ result<MetadataAnswer> get_metadata(Transport& transport, const HttpRequest& req
   }
   answer.head = std::move(response).value();
   return answer;
+}
+
+// Retry-After in seconds; else the IETF RateLimit header's reset, `t=N`
+// (the Hugging Face hub sends `"api";r=0;t=55`), plus a second, as huggingface_hub waits.
+inline std::chrono::milliseconds retry_after_of(const ResponseHead& head) {
+  const auto seconds = [](std::string_view v) -> long long {
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return -1;
+    return std::stoll(std::string(v));
+  };
+  if (const std::string* v = head.header("retry-after")) {
+    const long long s = seconds(*v);
+    return s < 0 ? std::chrono::milliseconds(0) : std::chrono::seconds(s);
+  }
+  if (const std::string* limit = head.header("ratelimit")) {
+    const std::size_t t = limit->find("t=");
+    if (t != std::string::npos && (t == 0 || (*limit)[t - 1] == ';' || (*limit)[t - 1] == ' ')) {
+      const std::string_view rest = std::string_view(*limit).substr(t + 2);
+      const long long s = seconds(rest.substr(0, rest.find_first_of(";, ")));
+      if (s >= 0) return std::chrono::seconds(s + 1);
+    }
+  }
+  return {};
 }
 
 }  // namespace modelres::detail

@@ -285,7 +285,9 @@ class HuggingFaceHub {
     } else if (head.status >= 500) {
       e = errc::server_error;
     }
-    return Error(e, id.str(), std::move(detail)).with_revision(revision);
+    Error out = Error(e, id.str(), std::move(detail)).with_revision(revision);
+    if (head.status == 429) out.retry_after = detail::retry_after_of(head);
+    return out;
   }
 
  private:

@@ -226,7 +226,9 @@ class ModelScopeHub {
       code = errc::rate_limited;
       if (const std::string* after = head.header("retry-after")) detail += "; Retry-After: " + detail::printable(*after);
     } else if (head.status >= 400 && head.status < 500) code = errc::malformed_response;
-    return Error(code, id.str(), detail).with_revision(std::string(revision));
+    Error out = Error(code, id.str(), detail).with_revision(std::string(revision));
+    if (head.status == 429) out.retry_after = detail::retry_after_of(head);
+    return out;
   }
 
   // A metadata GET: the envelope's Data, or a typed error.

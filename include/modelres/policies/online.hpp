@@ -181,7 +181,7 @@ class OnlinePolicy {
 
     // Something will be written: what the commit records beyond the file list.
     if constexpr (hub_has_revision_details<Hub>::value) {
-      auto details = hub.revision_details(id, snap);
+      auto details = retrying(id, false, [&] { return hub.revision_details(id, snap); });
       if (!details) return unless_network(cache, id, request, std::move(details).error().with_id(id.str(), snap.revision));
     }
     if (!plan.to_download.empty()) {
@@ -317,8 +317,9 @@ class OnlinePolicy {
       if constexpr (hub_options_have_endpoint<typename Hub::Options>::value)
         if (!endpoints[i].empty()) o.endpoint = endpoints[i];
       hub.emplace(make_transport_(), o);
-      result<HubSnapshot> snap = ask(*hub);
-      const bool try_next = !snap && i + 1 < endpoints.size() && cannot_be_asked(snap.error());
+      const bool others_left = i + 1 < endpoints.size();
+      result<HubSnapshot> snap = retrying(id, others_left, [&] { return ask(*hub); });
+      const bool try_next = !snap && others_left && cannot_be_asked(snap.error());
       if (!try_next) {
         if (!snap && !tried.empty()) snap.error().detail = tried + "; then " + endpoints[i] + ": " + snap.error().detail;
         return snap;
@@ -327,6 +328,23 @@ class OnlinePolicy {
                (snap.error().detail.empty() ? "" : " (" + snap.error().detail + ")");
     }
     return Error(errc::hub_unreachable, id.str(), "no endpoint to ask");  // not reached: endpoint_list() is never empty
+  }
+
+  // A metadata request, `call()`, made again while the endpoint refuses for
+  // now (429: a fleet restarting at once) or fails on its side (5xx) with no
+  // other endpoint left to ask: after a jittered wait, up to max_attempts, as downloads are.
+  template <class Call>
+  auto retrying(const ModelId& id, bool others_left, Call&& call) -> decltype(call()) {
+    auto r = call();
+    for (unsigned attempt = 1; !r && attempt < options_.fetch.max_attempts; ++attempt) {
+      const Error& e = r.error();
+      if (!(e == errc::rate_limited || (e == errc::server_error && !others_left))) break;
+      if (e.retry_after > options_.fetch.max_retry_after) break;
+      if (!detail::sleep_unless_cancelled(detail::retry_wait(attempt, e.retry_after, options_.fetch), options_.fetch.cancel))
+        return Error(errc::cancelled, id.str(), "cancelled");
+      r = call();
+    }
+    return r;
   }
 
   // An endpoint that gave no answer: the network failed, or it (a mirror, say) failed on its side.
