@@ -340,6 +340,21 @@ class Fetcher {
     return {};
   }
 
+  // Why a whole-file answer (200) cannot be this file, before a byte of it is
+  // kept: it declares a length other than the listed size (a captive portal's
+  // page, a proxy's error page, a login form, all with 200); empty if it may be.
+  static std::string wrong_length(const ResponseHead& head, const FetchItem& item) {
+    const std::string* length = head.header("content-length");
+    const std::string* encoding = head.header("content-encoding");
+    if (!length || item.size == 0 || (encoding && *encoding != "identity")) return {};
+    if (length->empty() || length->size() > 19 || length->find_first_not_of("0123456789") != std::string::npos) return {};
+    if (std::stoull(*length) == item.size) return {};
+    const std::string* type = head.header("content-type");
+    return "the answer is " + *length + " bytes" + (type ? " of " + detail::printable(*type, 60) : std::string()) + " where " +
+           std::to_string(item.size) + " were listed: not this file (a captive portal, a login page, or an error page from "
+           "something in between?)";
+  }
+
   // Requests the bytes from `have` on and appends them to `fd` as they arrive,
   // hashing each chunk once. A 206 that starts where the file ends is
   // appended; a 200 restarts the file; anything else is the hub's error.
@@ -354,10 +369,11 @@ class Fetcher {
     bool decided = false, appending = false, restarted = false;
     std::uint64_t flushed = have;  // bytes handed to the disk's writeback
     std::error_code write_error;
-    std::string error_body;
+    std::string error_body, not_the_file;
     auto sent = transport.send(req, [&](const ResponseHead& head, std::string_view chunk) {
       if (!decided) {
         decided = true;
+        if (head.status == 200 && (not_the_file = wrong_length(head, item)).size()) return false;
         if (head.status == 206 && have > 0 && content_range_matches(head, have, item.size)) {
           appending = true;
         } else if (head.status == 200) {
@@ -399,6 +415,7 @@ class Fetcher {
       return true;
     });
     if (restarted) counted = written;  // progress already counted the bytes thrown away; total runs ahead, never back
+    if (!not_the_file.empty()) return Attempt::retry(Error(errc::checksum_mismatch, item.path, not_the_file));
     if (write_error == std::errc::message_size) {
       ::ftruncate(fd, 0);
       return Attempt::retry(Error(errc::checksum_mismatch, item.path,

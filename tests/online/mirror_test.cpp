@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/cache_builder.hpp"
@@ -262,3 +263,63 @@ TEST_CASE("fleet restart: a 429 storm with Retry-After, every process finishes",
             << " ms\n";
 }
 #endif
+
+// A mirror's faults, through the policy.
+TEST_CASE("mirror faults: a captive portal's HTML with 200 for a model file is checksum_mismatch, nothing kept",
+          "[online][mirror]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub mirror;
+  mirror.add(model);
+  mirror.intercept([](const httplib::Request& req, httplib::Response& res) {
+    if (req.get_param_value("FilePath") != "pytorch_model.pt") return false;
+    res.status = 200;
+    res.set_content("<!DOCTYPE html><html><body>Please sign in to the guest network</body></html>", "text/html");
+    return true;
+  });
+  mirror.start();
+  TempDir cache;
+  auto r = resolve_via(cache.path(), {mirror.endpoint()}, model.id, /*strict=*/true);
+  REQUIRE_FALSE(r);
+  INFO(r.error().message());
+  for (const auto& f : testing::files_below(cache.path())) INFO(f);
+  CHECK(r.error() == errc::checksum_mismatch);
+  CHECK(r.error().detail.find("pytorch_model.pt") != std::string::npos);
+  const fs::path dir = cache.path() / "models" / model.id;
+  CHECK_FALSE(fs::exists(dir / "pytorch_model.pt"));  // the page is not kept under the file's name
+  for (const auto& f : testing::files_below(cache.path())) CHECK(f.find("incomplete") == std::string::npos);  // nor as a partial
+  auto offline = Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(cache.path())).resolve(model.id);
+  REQUIRE_FALSE(offline);  // and the model is not served
+  CHECK(offline.error() == errc::incomplete);
+}
+
+TEST_CASE("mirror faults: a cold miss slow to send its first byte waits on the first-byte timeout, not the metadata one",
+          "[online][mirror]") {
+  Quiet quiet;
+  const auto model = testing::unet_on_hub();
+  TestHub mirror;
+  mirror.add(model);
+  mirror.intercept([](const httplib::Request& req, httplib::Response&) {
+    if (req.get_param_value("FilePath") == "pytorch_model.pt") std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    return false;  // then answered: the mirror has fetched it from upstream meanwhile
+  });
+  mirror.start();
+  TempDir cache;
+  OnlineOptions o;
+  o.endpoints = {mirror.endpoint()};
+  o.strict = true;
+  o.hub.metadata_timeout = std::chrono::milliseconds(1000);  // shorter than the cold miss
+  auto r = Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(cache.path()), OnlinePolicy<CurlTransport>(o)}
+               .resolve(model.id);
+  INFO((r ? std::string() : r.error().message()));
+  REQUIRE(r);
+  CHECK(testing::read_text(r.value().directory / "pytorch_model.pt") == model.files[2].content);
+
+  o.fetch.first_byte_timeout = std::chrono::milliseconds(500);  // a first-byte limit shorter than the miss does apply
+  o.fetch.max_attempts = 1;
+  TempDir other;
+  auto impatient = Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(other.path()), OnlinePolicy<CurlTransport>(o)}
+                       .resolve(model.id);
+  REQUIRE_FALSE(impatient);
+  CHECK(impatient.error() == errc::timed_out);
+}
