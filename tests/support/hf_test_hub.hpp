@@ -131,6 +131,14 @@ class HfTestHub {
     });
   }
 
+  // The servers stop first: a handler still running must not outlive the models it reads.
+  ~HfTestHub() {
+    hub_.stop();
+    cdn_.stop();
+  }
+  HfTestHub(const HfTestHub&) = delete;
+  HfTestHub& operator=(const HfTestHub&) = delete;
+
   // Adding a model again moves its refs to the new commit (a push); the old
   // commit stays served by its id, as the hub keeps history.
   void add(HfHubModel m) {

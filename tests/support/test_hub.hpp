@@ -98,6 +98,12 @@ class TestHub {
     });
   }
 
+  // The server stops first: a handler still running (an interceptor that
+  // sleeps past its client's timeout) must not outlive the models it reads.
+  ~TestHub() { server_.stop(); }
+  TestHub(const TestHub&) = delete;
+  TestHub& operator=(const TestHub&) = delete;
+
   void add(HubModelSpec m) {
     // Hashed once here, not on every listing (a real hub stores it).
     for (auto& f : m.files)
