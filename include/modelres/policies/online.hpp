@@ -122,7 +122,7 @@ class OnlinePolicy {
         return held;
       }
     }
-    const std::string& revision = locked ? locked->pinned_revision() : request.revision;
+    const std::string& revision = asked_revision(request);
     if (const char* name = detail::offline_switch()) {
       auto cached = locate(cache, id, request);
       if (!cached) return cached;
@@ -271,6 +271,11 @@ class OnlinePolicy {
     return m;
   }
 
+  // The revision a resolve asks for: the lock's commit (else revision), or the one requested.
+  static const std::string& asked_revision(const ResolveOptions& request) {
+    return request.locked ? request.locked->pinned_revision() : request.revision;
+  }
+
   // The copy the cache serves as asked: at the revision, or matching the lock.
   template <class Cache>
   static result<ResolvedModel> locate(const Cache& cache, const ModelId& id, const ResolveOptions& request) {
@@ -379,7 +384,7 @@ class OnlinePolicy {
   // every cache path looked at.
   template <class Cache>
   result<ResolvedModel> fall_back(Cache& cache, const ModelId& id, const ResolveOptions& request, Error hub_error) {
-    const std::string& revision = request.locked ? request.locked->pinned_revision() : request.revision;
+    const std::string& revision = asked_revision(request);
     if (options_.strict || hub_error == errc::cancelled) return std::move(hub_error).with_id(id.str(), revision);
     auto cached = locate(cache, id, request);
     if (cached) {
