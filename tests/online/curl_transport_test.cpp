@@ -15,7 +15,7 @@ using namespace modelres;
 using testing::HttpServer;
 using testing::pattern_bytes;
 
-namespace {
+namespace curl_transport_test {
 
 struct Collected {
   std::string body;
@@ -42,8 +42,6 @@ void add_bytes_route(HttpServer& s, const std::string& content) {
     testing::serve_with_ranges(req, res, content);
   });
 }
-
-}  // namespace
 
 TEST_CASE("curl: a body is streamed to the sink, with the user agent sent", "[online][transport]") {
   HttpServer server;
@@ -313,3 +311,5 @@ TEST_CASE("curl: HTTP_PROXY (either case) is used, NO_PROXY is honoured", "[onli
     CHECK(got.body == "via proxy");
   }
 }
+
+}  // namespace curl_transport_test

@@ -20,7 +20,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-namespace {
+namespace deployment_test {
 
 using Quiet = testing::QuietHubEnvironment;
 
@@ -29,8 +29,6 @@ struct NoProxies {
   testing::ScopedEnv a{"http_proxy", ""}, b{"HTTP_PROXY", ""}, c{"https_proxy", ""}, d{"HTTPS_PROXY", ""}, e{"ALL_PROXY", ""},
       f{"all_proxy", ""}, g{"NO_PROXY", ""}, h{"no_proxy", ""};
 };
-
-}  // namespace
 
 #ifdef MODELRES_CLI
 TEST_CASE("deployment: air-gapped: download on one machine, copy the cache, resolve --local-only on the other",
@@ -133,3 +131,5 @@ TEST_CASE("deployment: forward proxy: HTTPS_PROXY tunnels https with CONNECT, th
   server.stop();
   serving.join();
 }
+
+}  // namespace deployment_test

@@ -17,7 +17,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-namespace {
+namespace fetcher_test {
 
 const ModelId unet{"iic", "cv_unet_skin_retouching_torch"};
 
@@ -66,8 +66,6 @@ void check_all_fetched(const fs::path& dir) {
     CHECK(testing::read_text(dir / f.path) == f.content);
   }
 }
-
-}  // namespace
 
 TEST_CASE("fetch: every file lands verified, no partial file is left", "[online][fetch]") {
   TestHub server;
@@ -328,3 +326,5 @@ TEST_CASE("fetch: a full disk is disk_full, and nothing half-written is visible"
   });
   CHECK(code == static_cast<int>(errc::disk_full));
 }
+
+}  // namespace fetcher_test

@@ -15,7 +15,7 @@ using testing::HfTestHub;
 using testing::ScopedEnv;
 using testing::TempDir;
 
-namespace {
+namespace huggingface_hub_test {
 
 const ModelId bert{"acme", "tiny-bert"};
 
@@ -39,8 +39,6 @@ const HubFile* file_named(const HubSnapshot& s, const std::string& path) {
     if (f.path == path) return &f;
   return nullptr;
 }
-
-}  // namespace
 
 TEST_CASE("hf hub: a snapshot is the commit and every file with its content check", "[online][hf_hub]") {
   NoAmbientToken no_token;
@@ -303,3 +301,5 @@ TEST_CASE("hf hub: Link headers are read as RFC 8288 has them", "[online][hf_hub
   CHECK(detail::next_link("").empty());
   CHECK(detail::next_link("<unterminated; rel=next").empty());
 }
+
+}  // namespace huggingface_hub_test

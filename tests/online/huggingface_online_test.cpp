@@ -24,7 +24,7 @@ using testing::ScopedEnv;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace huggingface_online_test {
 
 using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
 const std::string bert_id = "acme/tiny-bert";
@@ -53,8 +53,6 @@ std::size_t count(testing::HttpServer& s, const std::string& part) {
   for (const auto& r : s.requests()) n += r.path.find(part) != std::string::npos;
   return n;
 }
-
-}  // namespace
 
 TEST_CASE("hf online: a cold cache is laid out byte for byte as huggingface_hub lays it out", "[online][hf_online]") {
   Quiet quiet;
@@ -512,3 +510,5 @@ TEST_CASE("hf online: a vouched-for entry replaced by a link elsewhere is not cu
   CHECK(fs::read_symlink(entry) == fs::path("../../blobs") / testing::git_blob_oid(config));
   CHECK(testing::read_text(elsewhere.path() / "config.json") == config);
 }
+
+}  // namespace huggingface_online_test

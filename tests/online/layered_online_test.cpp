@@ -21,7 +21,7 @@ using testing::ScopedEnv;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace layered_online_test {
 
 const std::string bert_id = "acme/tiny-bert";
 const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
@@ -68,8 +68,6 @@ void lay_out_ms_as_python(const fs::path& dir, const testing::HubModelSpec& mode
   testing::write_file(dir / ".mdl", detail::pickle::Writer::dict_only({{"id", model.id}}));
   testing::write_file(dir / ".mv", "Revision:master,CreatedAt:1713419382");
 }
-
-}  // namespace
 
 TEST_CASE("layered online: a read-only root holding the snapshot answers with one request, nothing written anywhere",
           "[online][layered]") {
@@ -181,3 +179,5 @@ TEST_CASE("layered online: on a read-only mount (EROFS) the root serves, the hub
   CHECK(code == 0);
   CHECK(testing::files_below(rw.path()).empty());
 }
+
+}  // namespace layered_online_test

@@ -23,7 +23,7 @@ using testing::HfTestHub;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace lock_test {
 
 using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
 using Quiet = testing::QuietHubEnvironment;
@@ -47,8 +47,6 @@ Resolver<HfOnline, HuggingFaceCache> hf_resolver(const fs::path& cache, const Hf
 }
 
 std::size_t requests(HfTestHub& hub) { return hub.hub().requests().size() + hub.cdn().requests().size(); }
-
-}  // namespace
 
 TEST_CASE("lock: an entry from the Hugging Face hub pins the commit, and a locked resolve fetches it after main moved",
           "[online][lock]") {
@@ -273,3 +271,5 @@ TEST_CASE("lock: `modelres lock`, then `resolve --locked`, `download --locked` a
   CHECK(hf.cdn().requests().size() == cdn);  // the LFS weights were not fetched
 }
 #endif
+
+}  // namespace lock_test

@@ -25,7 +25,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-namespace {
+namespace mirror_test {
 
 using Quiet = testing::QuietHubEnvironment;
 const std::string nobody = "http://127.0.0.1:1";  // nothing listens there
@@ -43,8 +43,6 @@ result<ResolvedModel> resolve_via(const fs::path& cache, std::vector<std::string
   o.strict = strict;
   return Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(cache), OnlinePolicy<CurlTransport>(o)}.resolve(id);
 }
-
-}  // namespace
 
 TEST_CASE("endpoints: the next is asked while one cannot be, and the one that answered serves the files", "[online][mirror]") {
   Quiet quiet;
@@ -323,3 +321,5 @@ TEST_CASE("mirror faults: a cold miss slow to send its first byte waits on the f
   REQUIRE_FALSE(impatient);
   CHECK(impatient.error() == errc::timed_out);
 }
+
+}  // namespace mirror_test

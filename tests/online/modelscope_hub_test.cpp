@@ -12,7 +12,7 @@
 using namespace modelres;
 using testing::TestHub;
 
-namespace {
+namespace modelscope_hub_test {
 
 const ModelId unet{"iic", "cv_unet_skin_retouching_torch"};
 
@@ -23,8 +23,6 @@ ModelScopeHub<CurlTransport> hub_at(const TestHub& hub, std::string token = {}) 
   o.metadata_timeout = std::chrono::seconds(10);
   return ModelScopeHub<CurlTransport>(CurlTransport(), o);
 }
-
-}  // namespace
 
 TEST_CASE("hub: a snapshot is the file list alone in one request, and the revision date only when asked", "[online][hub]") {
   TestHub server;
@@ -265,3 +263,5 @@ TEST_CASE("hub: a hub without /revisions (as the newest client never asks) still
   REQUIRE_FALSE(absent);
   CHECK(absent.error() == errc::unknown_model);
 }
+
+}  // namespace modelscope_hub_test

@@ -21,7 +21,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-namespace {
+namespace online_policy_test {
 
 const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
 
@@ -47,8 +47,6 @@ std::size_t file_requests(TestHub& hub) {
   for (const auto& r : hub.server().requests()) n += r.params.count("FilePath");
   return n;
 }
-
-}  // namespace
 
 TEST_CASE("online: a cold cache is filled, verified, and readable by the Python client's layout", "[online][policy]") {
   TestHub hub;
@@ -512,3 +510,5 @@ TEST_CASE("online: a full disk is disk_full, and the half-written model is never
   });
   CHECK(code == static_cast<int>(errc::disk_full));
 }
+
+}  // namespace online_policy_test

@@ -22,7 +22,7 @@ using testing::ScopedEnv;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace plain_directory_test {
 
 const std::string bert_id = "acme/tiny-bert";
 using HfOnline = OnlinePolicy<CurlTransport, HuggingFaceHub<CurlTransport>>;
@@ -33,8 +33,6 @@ template <class Cache>
 result<ResolvedModel> resolve_path(const fs::path& dir) {
   return Resolver<DefaultOfflinePolicy, Cache>().resolve(dir.native());
 }
-
-}  // namespace
 
 TEST_CASE("plain directory: the model's files and a manifest, no hub layout, read back verified by either cache",
           "[online][plain]") {
@@ -185,3 +183,5 @@ TEST_CASE("plain directory: `modelres download --to DIR`, then `resolve DIR` and
   CHECK(two.status == 2);
 }
 #endif
+
+}  // namespace plain_directory_test

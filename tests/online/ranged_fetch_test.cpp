@@ -23,7 +23,7 @@ using testing::TempDir;
 using testing::TestHub;
 namespace fs = std::filesystem;
 
-namespace {
+namespace ranged_fetch_test {
 
 const ModelId unet{"iic", "cv_unet_skin_retouching_torch"};
 constexpr std::size_t weights_size = 3000000;  // pytorch_model.pt
@@ -103,8 +103,6 @@ std::vector<Range> asked(testing::HttpServer& server, const std::string& path, s
   std::sort(out.begin(), out.end());
   return out;
 }
-
-}  // namespace
 
 TEST_CASE("ranged fetch: large files come in ranges that cover each exactly once, over at most `parallel` connections",
           "[online][fetch][ranged]") {
@@ -422,3 +420,5 @@ TEST_CASE("ranged fetch: a disk too small for the file is disk_full before any b
   });
   CHECK(code == static_cast<int>(errc::disk_full));
 }
+
+}  // namespace ranged_fetch_test

@@ -12,7 +12,7 @@
 
 using namespace modelres;
 
-namespace {
+namespace tls_test {
 
 const std::string tls_dir = std::string(MODELRES_FIXTURES_DIR) + "/tls";
 
@@ -51,8 +51,6 @@ result<HttpResponse> fetch(CurlTransport& t, const std::string& url, std::string
     return true;
   });
 }
-
-}  // namespace
 
 TEST_CASE("tls: a certificate no trusted CA signed is refused", "[online][tls]") {
   HttpsServer server;
@@ -123,3 +121,5 @@ TEST_CASE("tls: a redirect from https to plain http is refused before any http r
   CHECK(plain.requests().empty());
   CHECK(body.empty());
 }
+
+}  // namespace tls_test

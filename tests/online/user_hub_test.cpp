@@ -19,7 +19,7 @@ using namespace modelres;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace user_hub_test {
 
 // The client side, as a user would write it against docs/traits.md.
 template <class Transport>
@@ -139,8 +139,6 @@ std::size_t blob_requests(testing::HttpServer& server) {
   return n;
 }
 
-}  // namespace
-
 TEST_CASE("user hub: its snapshot is fetched, verified and cached, and a current cache costs its one request",
           "[online][hub_trait]") {
   ArtifactStore store;
@@ -207,3 +205,5 @@ TEST_CASE("user hub: its own typed errors come through, with the model and versi
   CHECK(missing.error().reference == "acme/detector");
   CHECK(missing.error().revision == "9.9.9");
 }
+
+}  // namespace user_hub_test

@@ -23,7 +23,7 @@ using testing::ScopedEnv;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace verify_test {
 
 const std::string bert_id = "acme/tiny-bert";
 const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
@@ -54,8 +54,6 @@ void flip_a_byte(const fs::path& file) {
   const fs::path real = fs::is_symlink(file) ? fs::canonical(file) : file;
   testing::write_file(real, bytes);
 }
-
-}  // namespace
 
 TEST_CASE("verify: a cache modelres filled matches its manifest, and a flipped byte is named", "[online][verify]") {
   Quiet quiet;
@@ -193,3 +191,5 @@ TEST_CASE("verify: `modelres verify` reports each model, exit 0 when all match, 
   CHECK(missing.status == 4);
 }
 #endif
+
+}  // namespace verify_test

@@ -12,7 +12,7 @@ using testing::run_command;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace cli_test {
 
 const std::string cli = MODELRES_CLI;
 const std::string unet = "iic/cv_unet_skin_retouching_torch";
@@ -22,8 +22,6 @@ testing::CommandResult resolve(const std::vector<std::string>& args, const std::
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, env);
 }
-
-}  // namespace
 
 TEST_CASE("cli: a hit prints the directory and nothing else", "[cli]") {
   TempDir root;
@@ -297,3 +295,5 @@ TEST_CASE("cli: --read-only-cache, or MODELRES_READ_ONLY_CACHES, put roots that 
   CHECK(testing::tree_state(ro.path()) == before);
   CHECK_FALSE(fs::exists(writable));
 }
+
+}  // namespace cli_test

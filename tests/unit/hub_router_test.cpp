@@ -10,7 +10,7 @@ using namespace modelres;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace hub_router_test {
 
 using ModelScopeSide = Resolver<DefaultOfflinePolicy, ModelScopeCache>;
 using HuggingFaceSide = Resolver<DefaultOfflinePolicy, HuggingFaceCache>;
@@ -21,8 +21,6 @@ const std::string commit = "0123456789abcdef0123456789abcdef01234567";
 Router router(const TempDir& ms, const TempDir& hf, std::optional<Hub> default_hub = std::nullopt) {
   return Router(ModelScopeSide(ModelScopeCache(ms.path())), HuggingFaceSide(HuggingFaceCache(hf.path())), default_hub);
 }
-
-}  // namespace
 
 TEST_CASE("hub prefixes: the ollama spelling, and URLs pasted from a browser", "[router]") {
   const auto check = [](std::string_view ref, bool named, Hub hub, std::string_view id) {
@@ -74,3 +72,5 @@ TEST_CASE("router: each reference goes to its hub's cache, bare ids to the defau
   // A default given to the router wins over the environment.
   CHECK(router(ms, hf, Hub::modelscope).resolve("iic/cv_unet_skin_retouching_torch").value().directory == unet);
 }
+
+}  // namespace hub_router_test

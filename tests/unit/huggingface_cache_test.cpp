@@ -14,7 +14,7 @@ using testing::HfOptions;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace huggingface_cache_test {
 
 const ModelId gemma{"google", "gemma-2b"};
 const std::string commit = "0123456789abcdef0123456789abcdef01234567";
@@ -40,8 +40,6 @@ std::string verdict_for(const Error& e, const fs::path& path) {
     if (p.path == path.native()) return p.verdict;
   return "(not looked at)";
 }
-
-}  // namespace
 
 TEST_CASE("huggingface: a snapshot of symlinks into blobs/ resolves through refs/main", "[huggingface]") {
   TempDir root;
@@ -291,3 +289,5 @@ TEST_CASE("huggingface: a lookup writes, creates, locks and moves nothing", "[hu
   CHECK(cache.locate(ModelId{"google", "gemma-7b"}, "").error() == errc::not_cached);
   CHECK(testing::tree_state(root.path()) == before);
 }
+
+}  // namespace huggingface_cache_test

@@ -9,7 +9,7 @@
 using namespace modelres;
 namespace json = modelres::detail::json;
 
-namespace {
+namespace json_reader_test {
 
 // json.dump(data, f, indent=1) of a trees/<commit>.json, as huggingface_hub writes it.
 const std::string python_tree = R"({
@@ -43,8 +43,6 @@ errc code_of(std::string_view text) {
   auto doc = json::read(text);
   return doc ? errc{} : static_cast<errc>(doc.error().code.value());
 }
-
-}  // namespace
 
 TEST_CASE("json: reads a tree listing as huggingface_hub writes it", "[json]") {
   auto doc = json::read(python_tree);
@@ -159,3 +157,5 @@ TEST_CASE("json: nesting is bounded, every truncation of a valid document is ref
     CHECK(code_of(std::string_view(python_tree).substr(0, n)) == errc::corrupt_metadata);
   }
 }
+
+}  // namespace json_reader_test

@@ -18,7 +18,7 @@ using testing::HfOptions;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace layered_cache_test {
 
 const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
 const std::string commit = "0123456789abcdef0123456789abcdef01234567";
@@ -38,8 +38,6 @@ result<ResolvedModel> ms_resolve(const std::vector<fs::path>& read_only, const f
   for (const auto& r : read_only) roots.emplace_back(r);
   return Resolver<LocalOnlyPolicy, MsLayered>(MsLayered(std::move(roots), ModelScopeCache(writable))).resolve(unet_id);
 }
-
-}  // namespace
 
 TEST_CASE("layered: a model in a read-only root is served from it, which is left exactly as it was", "[layered]") {
   TempDir ro, rw;
@@ -170,3 +168,5 @@ TEST_CASE("layered: MODELRES_READ_ONLY_CACHES names the roots, colon-separated, 
   REQUIRE_FALSE(m);
   CHECK(m.error() == errc::not_cached);
 }
+
+}  // namespace layered_cache_test

@@ -12,7 +12,7 @@ using namespace modelres;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace lock_file_test {
 
 const std::string unet_id = "iic/cv_unet_skin_retouching_torch";
 
@@ -40,8 +40,6 @@ result<ResolvedModel> local_only(const fs::path& root, const LockedModel& entry)
   o.locked = entry;
   return Resolver<LocalOnlyPolicy, ModelScopeCache>(ModelScopeCache(root)).resolve(unet_id, o);
 }
-
-}  // namespace
 
 TEST_CASE("lock file: read back as written, non-ASCII paths and both hubs", "[lock]") {
   LockFile lock;
@@ -197,3 +195,5 @@ TEST_CASE("lock file: HubRouter finds the entry by hub and id, and checks a dire
   CHECK(changed.error() == errc::lock_mismatch);
   CHECK(changed.error().detail.find("README.md") != std::string::npos);
 }
+
+}  // namespace lock_file_test

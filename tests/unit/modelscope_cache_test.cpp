@@ -15,7 +15,7 @@ using testing::ClassicOptions;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace modelscope_cache_test {
 
 const ModelId unet_id{"iic", "cv_unet_skin_retouching_torch"};
 const ModelId qwen_id{"Qwen", "Qwen2.5-0.5B-Instruct"};
@@ -34,8 +34,6 @@ void check_unet_files(const modelres::ResolvedModel& m) {
   CHECK(m.files[2].size == 4096);
   CHECK(m.total_size() == testing::unet().files[0].second.size() + testing::unet().files[1].second.size() + 4096 + 1024);
 }
-
-}  // namespace
 
 TEST_CASE("modelscope 1.23-1.37: models/owner/name under an explicit root", "[modelscope]") {
   TempDir root;
@@ -569,3 +567,5 @@ TEST_CASE("a manifest written until_restart is verified in its boot, unknown aft
   CHECK(synced_target.value().manifest_files.size() == 1);
   CHECK_FALSE(synced_target.value().manifest_unsynced);
 }
+
+}  // namespace modelscope_cache_test

@@ -9,7 +9,7 @@
 using modelres::errc;
 namespace pickle = modelres::detail::pickle;
 
-namespace {
+namespace pickle_test {
 
 // The (Path, Revision) pairs of a parsed .msc.
 std::vector<std::pair<std::string, std::string>> records(const pickle::Document& doc) {
@@ -22,8 +22,6 @@ std::vector<std::pair<std::string, std::string>> records(const pickle::Document&
   }
   return out;
 }
-
-}  // namespace
 
 TEST_CASE("reads .msc written by Python at protocols 2, 3, 4 and 5", "[pickle]") {
   for (int proto : {2, 3, 4, 5}) {
@@ -158,8 +156,6 @@ TEST_CASE("random bytes never crash the reader", "[pickle]") {
   CHECK(refused < 20000);
 }
 
-namespace {
-
 std::vector<pickle::StringDict> as_records(const pickle::Document& doc) {
   std::vector<pickle::StringDict> out;
   for (auto i : doc.root_node().items) {
@@ -172,8 +168,6 @@ std::vector<pickle::StringDict> as_records(const pickle::Document& doc) {
   return out;
 }
 
-}  // namespace
-
 TEST_CASE("the writer produces Python's protocol-2 bytes exactly", "[pickle][writer]") {
   for (const char* name : {"unet_msc_p2.pkl", "many_msc_p2.pkl"}) {
     INFO(name);
@@ -185,3 +179,5 @@ TEST_CASE("the writer produces Python's protocol-2 bytes exactly", "[pickle][wri
   CHECK(pickle::Writer::dict_only({{"id", "Qwen/Qwen2___5-0___5B-Instruct"}}) == testing::fixture("qwen_mdl_p2.pkl"));
   CHECK(pickle::Writer::list_of_dicts({}) == std::string("\x80\x02]q\x00.", 6));
 }
+
+}  // namespace pickle_test

@@ -11,7 +11,7 @@ using namespace modelres;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
+namespace policies_test {
 
 // A user-written policy, as docs/traits.md shows it: a fleet keeps a shared,
 // read-only cache (an NFS export) that is searched after the local cache.
@@ -45,8 +45,6 @@ struct NoAccepts {
   template <class C>
   result<ResolvedModel> resolve(std::string_view, const ResolveOptions&, C&) const { return ResolvedModel{}; }
 };
-
-}  // namespace
 
 TEST_CASE("PathPolicy: a directory, absolute, relative or under ~", "[policies][path]") {
   TempDir home;
@@ -250,3 +248,5 @@ TEST_CASE("PathPolicy: any other system error is io_error with its cause", "[pol
   CHECK(r.error().cause == std::errc::too_many_symbolic_link_levels);
   CHECK(r.error().message().find("cause: ") != std::string::npos);
 }
+
+}  // namespace policies_test
