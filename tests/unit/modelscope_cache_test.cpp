@@ -388,6 +388,22 @@ TEST_CASE("a directory of files without metadata (modelscope_hub 0.1.0-0.1.6, a 
   CHECK(pinned.error() == errc::revision_mismatch);
 }
 
+// The moment a modelres download creates the directory: its manifest, the
+// first thing it writes, is still under a temporary name.
+TEST_CASE("a directory whose only modelres manifest is half-written is a download starting: incomplete", "[modelscope]") {
+  TempDir root;
+  const fs::path dir = root.path() / "models/iic/cv_unet_skin_retouching_torch";
+  testing::write_file(dir / ".modelres.tmp5bde98c18ef1-3621-0", "");
+  auto starting = ModelScopeCache(root.path()).locate(unet_id, "");
+  REQUIRE_FALSE(starting);
+  CHECK(starting.error() == errc::incomplete);
+  CHECK(starting.error().detail == "a download into " + dir.native() + " is starting");
+  SECTION("with files copied in beforehand, the same") {
+    for (const auto& [path, content] : testing::unet().files) testing::write_file(dir / path, content);
+    CHECK(ModelScopeCache(root.path()).locate(unet_id, "").error() == errc::incomplete);
+  }
+}
+
 TEST_CASE("a lookup writes, creates, locks and moves nothing", "[modelscope]") {
   TempDir root;
   testing::lay_out_classic(root.path() / "hub/iic/cv_unet_skin_retouching_torch");  // an old layout 1.23 would migrate

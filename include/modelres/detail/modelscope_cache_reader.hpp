@@ -366,6 +366,14 @@ inline result<ResolvedModel> probe_unrecorded(const std::string& dir, const char
     if (ec == std::errc::permission_denied) notes.permission_problem = true;
     return Error(errc::not_cached, {});
   }
+  // Our manifest half-written and none in place: a modelres download is
+  // starting here (the manifest comes before any file), not a model to serve.
+  const std::string manifest_temporary = std::string(detail::manifest_name) + ".tmp";
+  if (std::any_of(entries.begin(), entries.end(),
+                  [&](const detail::DirEntry& e) { return e.name.rfind(manifest_temporary, 0) == 0; })) {
+    probes.push_back({dir, "a modelres download is starting (its manifest is being written)"});
+    return Error(errc::incomplete, {}, "a download into " + dir + " is starting");
+  }
   const bool has_content =
       std::any_of(entries.begin(), entries.end(), [](const detail::DirEntry& e) { return !is_bookkeeping(e.name); });
   if (!has_content) {
