@@ -1,10 +1,20 @@
 // Fetcher<Transport>: downloads a set of files safely, for any hub and layout.
 //
-// Each file streams to PARTIAL_DIR/name.incomplete, is hashed while it
-// streams (no second read), is checked against the size and the hash the hub
-// listed (sha256, or the git blob id), then renamed to FINAL_DIR/name: nothing
-// partial is ever visible under a final name. `name` is the file's path in the
-// model, or the cache's own name for it (Hugging Face's blobs/<etag>). With
+// Each file streams to PARTIAL_DIR/name.<claim>.incomplete, is hashed while
+// it streams (no second read), is checked against the size and the hash the
+// hub listed (sha256, or the git blob id), then renamed to FINAL_DIR/name:
+// nothing partial is ever visible under a final name. The claim (the writer's
+// machine, pid and fetch, detail/process_tag.hpp) makes a partial file one
+// process's alone, so correctness never rests on a lock: two processes on a
+// network filesystem whose flock locks nothing each write their own file, and
+// the last rename leaves a whole, checked file either way. An interrupted
+// download rests as PARTIAL_DIR/name.incomplete (the name huggingface_hub
+// resumes from too) and the next fetch takes it over by renaming it to its own
+// claim: of two processes reaching for it, one gets it. A partial whose writer
+// is gone without resting it (killed; its machine rebooted) is taken over the
+// same way, once its process is known to be gone (same machine, no such
+// pid). `name` is the file's path in the model, or the cache's own name for it
+// (Hugging Face's blobs/<etag>). With
 // Durability::on_disk, writeback starts at once and waiting for the disk is
 // left to whoever declares the set complete (each cache's commit syncs every
 // file before it writes the manifest), so disk and network overlap. An
@@ -17,7 +27,7 @@
 // A file larger than FetchOptions::ranged_threshold, with a listed hash, is
 // fetched as byte ranges over every free connection (a CDN or proxy that caps
 // each connection would cap a one-stream download of a 50 GB file): ranges
-// land in place in PARTIAL_DIR/name.ranges.incomplete, a journal beside it
+// land in place in PARTIAL_DIR/name.<claim>.ranges.incomplete, a journal beside it
 // (detail/range_journal.hpp) lets each range resume in the next run, and a
 // hasher follows the prefix written without a gap, so the whole file's hash is
 // checked before it is renamed into place. Only a 206 with exactly the asked
@@ -48,6 +58,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -55,6 +66,7 @@
 #include "detail/file_lock.hpp"
 #include "detail/fs.hpp"
 #include "detail/hub_support.hpp"
+#include "detail/process_tag.hpp"
 #include "detail/range_journal.hpp"
 #include "durability.hpp"
 #include "error.hpp"
@@ -143,6 +155,9 @@ class Fetcher {
   // order) if any failed, the others counted in its detail. Files that did
   // complete stay in place, and partial ones stay for the next run to resume.
   result<void> fetch(const std::vector<FetchItem>& items, const std::string& final_dir, const std::string& partial_dir) {
+    static std::atomic<unsigned> fetches{0};
+    claim_ = detail::process_tag() + "-" + std::to_string(fetches++);
+    find_orphans(items, partial_dir);
     total_size_ = 0;
     total_bytes_ = 0;
     for (const auto& i : items) total_size_ += i.size;
@@ -233,7 +248,9 @@ class Fetcher {
   result<void> fetch_one(Transport& transport, const FetchItem& item, const std::string& final_dir,
                          const std::string& partial_dir) {
     const std::string& name = item.destination.empty() ? item.path : item.destination;
-    const std::string partial_path = partial_dir + "/" + name + ".incomplete";
+    const std::string stem = partial_dir + "/" + name;  // resting partials: STEM.incomplete, STEM.ranges.*
+    const std::string mine = stem + "." + claim_;       // this fetch's: MINE.incomplete, MINE.ranges.*
+    const std::string partial_path = mine + ".incomplete";
     const std::string final_path = final_dir + "/" + name;
     if (auto ec = detail::make_directories(parent_of(partial_path))) return file_system_error(partial_path, ec, "cannot create the directory of");
     if (auto ec = detail::make_directories(parent_of(final_path))) return file_system_error(final_path, ec, "cannot create the directory of");
@@ -248,7 +265,7 @@ class Fetcher {
       const bool checkable = !item.sha256.empty() || !item.git_oid.empty();
       if (checkable && st.exists() && st.is_regular && st.size == item.size &&
           detail::file_passes(final_path, item.sha256, item.git_oid, item.size)) {
-        forget_ranges(partial_dir + "/" + name);
+        forget_leftovers(stem);
         report(item, item.size, item.size);
         return success();
       }
@@ -261,25 +278,32 @@ class Fetcher {
         return file_system_error(final_path, ec, "cannot create");
       return success();
     }
-    const std::string stem = partial_dir + "/" + name;
     std::uint64_t counted = 0;  // bytes of this file already reported to progress
     if (in_ranges(item)) {
       // No answer: the server does not serve ranges as asked; one stream from the start.
-      if (auto ranged = fetch_in_ranges(transport, item, stem, final_path, counted)) return std::move(*ranged);
+      if (auto ranged = fetch_in_ranges(transport, item, stem, mine, final_path, counted)) return std::move(*ranged);
     }
+    adopt(stem, ".incomplete", partial_path);
+    // What is left of a failed download rests for the next run to resume.
+    const auto rest = [&](Error e) -> result<void> {
+      struct stat st;
+      if (::stat(partial_path.c_str(), &st) != 0 || st.st_size == 0 || ::rename(partial_path.c_str(), (stem + ".incomplete").c_str()) != 0)
+        ::unlink(partial_path.c_str());
+      return e;
+    };
     std::optional<Error> last;
     std::chrono::milliseconds retry_after{0};  // the hub's Retry-After on the last refusal
     for (unsigned attempt = 1; attempt <= options_.max_attempts; ++attempt) {
       if (attempt > 1) {
-        if (retry_after > options_.max_retry_after) return std::move(*last);
-        if (!wait_before_retry(attempt - 1, retry_after)) return Error(errc::cancelled, item.path, "cancelled");
+        if (retry_after > options_.max_retry_after) return rest(std::move(*last));
+        if (!wait_before_retry(attempt - 1, retry_after)) return rest(Error(errc::cancelled, item.path, "cancelled"));
       }
       Attempt a = attempt_once(transport, item, partial_path, final_path, counted);
       if (a.outcome == Attempt::Outcome::done) {
-        forget_ranges(stem);  // an earlier run's ranges of this file, now useless
+        forget_leftovers(stem);  // earlier runs' partials of this file, now useless
         return success();
       }
-      if (a.outcome == Attempt::Outcome::fail) return std::move(*a.error);
+      if (a.outcome == Attempt::Outcome::fail) return rest(std::move(*a.error));
       last = std::move(a.error);
       retry_after = a.retry_after;
     }
@@ -287,7 +311,7 @@ class Fetcher {
     if (last && *last == errc::checksum_mismatch) ::unlink(partial_path.c_str());
     Error e = last ? std::move(*last) : Error(errc::io_error, item.path, "no attempt made");
     e.detail += " (after " + std::to_string(options_.max_attempts) + " attempts)";
-    return e;
+    return rest(std::move(e));
   }
 
   // One attempt: resumes the partial file from the longest prefix that still
@@ -478,9 +502,72 @@ class Fetcher {
     return std::max<std::uint64_t>({options_.ranged_threshold / 4, (size + pieces - 1) / pieces, 1});
   }
 
+  // --- Partial files: whose they are, and how they change hands ---
+
+  // The partials of each file left by writers that are gone (killed, or their
+  // machine rebooted), by the file's resting stem: one listing of each partial
+  // directory per fetch, not one per file.
+  void find_orphans(const std::vector<FetchItem>& items, const std::string& partial_dir) {
+    orphans_.clear();
+    std::vector<std::string> dirs;
+    for (const FetchItem& i : items) dirs.push_back(parent_of(partial_dir + "/" + (i.destination.empty() ? i.path : i.destination)));
+    std::sort(dirs.begin(), dirs.end());
+    dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
+    std::vector<detail::DirEntry> entries;
+    for (const std::string& dir : dirs) {
+      if (detail::list_directory(dir, entries)) continue;
+      for (const detail::DirEntry& e : entries) {
+        std::string_view n = e.name;
+        bool kind = false;
+        for (std::string_view k : {".ranges.incomplete", ".ranges.json", ".incomplete"})
+          if (n.size() > k.size() && n.compare(n.size() - k.size(), k.size(), k) == 0) {
+            n.remove_suffix(k.size());
+            kind = true;
+            break;
+          }
+        const std::size_t dot = n.rfind('.');
+        if (e.is_directory || !kind || dot == std::string_view::npos || !detail::process_is_gone(n.substr(dot + 1))) continue;
+        std::vector<std::string>& claimed = orphans_[dir + "/" + std::string(n.substr(0, dot))];
+        const std::string stem = dir + "/" + std::string(n);
+        if (std::find(claimed.begin(), claimed.end(), stem) == claimed.end()) claimed.push_back(stem);
+      }
+    }
+  }
+
+  // Takes over an earlier partial of the file at `stem` (STEM.incomplete, or
+  // STEM.ranges.incomplete: `kind`) by renaming it to `to`: the resting one
+  // first (an interrupted run's, or huggingface_hub's blobs/<etag>.incomplete),
+  // then those of writers that are gone. Another process may reach for the same
+  // one: the rename gives it to one of us. Returns the stem it had (the journal
+  // of ranges goes with it), or nothing.
+  std::optional<std::string> adopt(const std::string& stem, std::string_view kind, const std::string& to) const {
+    if (::rename((stem + std::string(kind)).c_str(), to.c_str()) == 0) return stem;
+    if (auto o = orphans_.find(stem); o != orphans_.end())
+      for (const std::string& claimed : o->second)
+        if (::rename((claimed + std::string(kind)).c_str(), to.c_str()) == 0) return claimed;
+    return std::nullopt;
+  }
+
+  // After the file is in place: every earlier partial of it is useless.
+  void forget_leftovers(const std::string& stem) const {
+    forget_ranges(stem);
+    if (auto o = orphans_.find(stem); o != orphans_.end())
+      for (const std::string& claimed : o->second) {
+        ::unlink((claimed + ".incomplete").c_str());
+        forget_ranges(claimed);
+      }
+  }
+
   static void forget_ranges(const std::string& stem) {
     ::unlink((stem + ".ranges.incomplete").c_str());
     ::unlink((stem + ".ranges.json").c_str());
+  }
+
+  // A failed ranged download rests for the next run: the journal first, so a
+  // process that takes the data over finds the journal written for it.
+  static void rest_ranges(const RangedFile& f, const std::string& stem) {
+    if (::rename(f.journal_path.c_str(), (stem + ".ranges.json").c_str()) == 0)
+      ::rename(f.data_path.c_str(), (stem + ".ranges.incomplete").c_str());
   }
 
   // Takes one of the fetch's connections for a range of `f`, waiting until
@@ -534,6 +621,7 @@ class Fetcher {
   std::optional<Error> open_ranges(RangedFile& f, const std::string& stem) {
     const FetchItem& item = f.item;
     const std::string expected = item.sha256.empty() ? item.git_oid : item.sha256;
+    if (auto from = adopt(stem, ".ranges.incomplete", f.data_path)) ::rename((*from + ".ranges.json").c_str(), f.journal_path.c_str());
     std::string text;
     if (!detail::read_file(f.journal_path, text, 1 << 20) &&
         detail::RangeJournal::parse(text, item.size, expected, f.journal)) {
@@ -548,20 +636,20 @@ class Fetcher {
     }
     f.journal = detail::RangeJournal(item.size, expected, range_size_for(item.size));
     ::unlink(f.data_path.c_str());
+    ::unlink(f.journal_path.c_str());
     std::uint64_t prefix = 0;
-    const std::string single = stem + ".incomplete";
     struct stat st;
-    if (::lstat(single.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        static_cast<std::uint64_t>(st.st_size) <= item.size && ::rename(single.c_str(), f.data_path.c_str()) == 0)
-      prefix = static_cast<std::uint64_t>(st.st_size);
+    if (adopt(stem, ".incomplete", f.data_path)) {
+      if (::lstat(f.data_path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= item.size)
+        prefix = static_cast<std::uint64_t>(st.st_size);
+      else
+        ::unlink(f.data_path.c_str());
+    }
     // O_NOFOLLOW: a symlink planted in a shared cache must not redirect our writes.
     f.fd = ::open(f.data_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (f.fd < 0) return file_system_error(f.data_path, detail::last_error(), "cannot open");
     // The whole size reserved up front: a disk that cannot hold the file says so now, not after hours.
-    if (auto ec = detail::reserve(f.fd, item.size)) {
-      forget_ranges(stem);
-      return file_system_error(f.data_path, ec, "cannot reserve space for");
-    }
+    if (auto ec = detail::reserve(f.fd, item.size)) return file_system_error(f.data_path, ec, "cannot reserve space for");
     f.journal.mark_prefix(prefix);
     if (auto ec = write_journal(f)) return file_system_error(f.journal_path, ec, "cannot write");
     return std::nullopt;
@@ -571,11 +659,14 @@ class Fetcher {
   // server does not serve ranges as asked (then the caller fetches it in one
   // stream, from the start).
   std::optional<result<void>> fetch_in_ranges(Transport& transport, const FetchItem& item, const std::string& stem,
-                                              const std::string& final_path, std::uint64_t& counted) {
+                                              const std::string& mine, const std::string& final_path, std::uint64_t& counted) {
     RangedFile f(item);
-    f.data_path = stem + ".ranges.incomplete";
-    f.journal_path = stem + ".ranges.json";
-    if (auto e = open_ranges(f, stem)) return result<void>(std::move(*e));
+    f.data_path = mine + ".ranges.incomplete";
+    f.journal_path = mine + ".ranges.json";
+    if (auto e = open_ranges(f, stem)) {
+      forget_ranges(mine);
+      return result<void>(std::move(*e));
+    }
     f.taken.assign(f.journal.done.size(), false);
     f.counted = counted;
     std::uint64_t already = 0;
@@ -618,27 +709,32 @@ class Fetcher {
     counted = f.counted;
 
     if (f.one_stream) {
-      ::close(f.fd);
-      f.fd = -1;
-      forget_ranges(stem);
+      forget_ranges(mine);
       return std::nullopt;
     }
-    if (f.error) return result<void>(std::move(*f.error));
-    if (!readable || hashed != item.size)
+    if (f.error) {
+      rest_ranges(f, stem);
+      return result<void>(std::move(*f.error));
+    }
+    if (!readable || hashed != item.size) {
+      rest_ranges(f, stem);
       return result<void>(file_system_error(f.data_path, std::make_error_code(std::errc::io_error), "cannot read back"));
+    }
     const std::string got = hash.hex();
     if (got != hash.expected()) {
       // Ranges that do not add up (a torn journal after a power loss, a server
       // serving mixed versions): nothing of them is kept, one stream decides.
-      ::close(f.fd);
-      f.fd = -1;
-      forget_ranges(stem);
+      forget_ranges(mine);
       return std::nullopt;
     }
     if (write_behind()) detail::start_writeback(f.fd);
-    if (::rename(f.data_path.c_str(), final_path.c_str()) != 0)
-      return result<void>(file_system_error(final_path, detail::last_error(), "cannot move into place"));
+    if (::rename(f.data_path.c_str(), final_path.c_str()) != 0) {
+      Error e = file_system_error(final_path, detail::last_error(), "cannot move into place");
+      rest_ranges(f, stem);
+      return result<void>(std::move(e));
+    }
     ::unlink(f.journal_path.c_str());
+    forget_leftovers(stem);
     return result<void>(success());
   }
 
@@ -809,6 +905,8 @@ class Fetcher {
   TransportFactory make_transport_;
   StatusError status_error_;
   FetchOptions options_;
+  std::string claim_;  // in this fetch's partial names: "<process tag>-<fetch number>"
+  std::unordered_map<std::string, std::vector<std::string>> orphans_;  // see find_orphans()
   std::mutex progress_mutex_;
   // The fetch's connections: `busy_` of `connections_` in use (workers on
   // whole files, and the extra connections of files in ranges).

@@ -1,5 +1,7 @@
 // The Fetcher against the test hub: verified, resumable, retried downloads
 // where nothing partial is ever visible under a final name.
+#include <sys/wait.h>
+
 #include <modelres/fetcher.hpp>
 #include <modelres/hubs/modelscope_hub.hpp>
 #include <modelres/transports/curl_transport.hpp>
@@ -105,6 +107,69 @@ TEST_CASE("fetch: a partial file from an earlier run resumes with Range", "[onli
   const auto reqs = s.file_requests("pytorch_model.pt");
   REQUIRE(reqs.size() == 1);
   CHECK(reqs[0].header("range") == "bytes=123456-");
+}
+
+TEST_CASE("fetch: a partial file of a process that is gone is taken over, one a live process writes is not touched",
+          "[online][fetch][shared]") {
+  TestHub server;
+  server.add(testing::unet_on_hub());
+  server.start();
+  Setup s(server);
+  TempDir out, partial;
+  const std::string weights = testing::pattern_bytes(300000, 7);
+  const pid_t gone = ::fork();
+  if (gone == 0) ::_exit(0);
+  REQUIRE(::waitpid(gone, nullptr, 0) == gone);
+  const std::string host = detail::host_tag();
+  // Claims as a killed download and a running one on this machine, and one on another machine, leave them.
+  const fs::path killed = partial.path() / ("pytorch_model.pt." + host + "-" + std::to_string(gone) + "-0.incomplete");
+  const fs::path running = partial.path() / ("README.md." + host + "-" + std::to_string(::getppid()) + "-0.incomplete");
+  const fs::path elsewhere = partial.path() / ("configuration.json.0123456789ab-" + std::to_string(gone) + "-0.incomplete");
+  testing::write_file(killed, weights.substr(0, 120000));
+  testing::write_file(running, "being written");
+  testing::write_file(elsewhere, "being written elsewhere");
+  CHECK(detail::process_is_gone(host + "-" + std::to_string(gone) + "-0"));
+  CHECK_FALSE(detail::process_is_gone(host + "-" + std::to_string(::getppid()) + "-0"));
+  CHECK_FALSE(detail::process_is_gone(detail::process_tag() + "-0"));  // this process: another of its fetches may write it
+  CHECK_FALSE(detail::process_is_gone("0123456789ab-" + std::to_string(gone) + "-0"));
+
+  REQUIRE(s.fetcher().fetch(s.items, out.str(), partial.str()));
+  check_all_fetched(out.path());
+  const auto reqs = s.file_requests("pytorch_model.pt");
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].header("range") == "bytes=120000-");  // the killed download's bytes were resumed
+  CHECK_FALSE(fs::exists(killed));
+  CHECK(testing::read_text(running) == "being written");
+  CHECK(testing::read_text(elsewhere) == "being written elsewhere");
+}
+
+TEST_CASE("fetch: an interrupted file rests as NAME.incomplete, which the next run resumes", "[online][fetch][shared]") {
+  TestHub server;
+  server.add(testing::unet_on_hub());
+  std::atomic<bool> cut{true};
+  server.intercept([&](const httplib::Request& req, httplib::Response& res) {
+    if (!cut || req.get_param_value("FilePath") != "pytorch_model.pt") return false;
+    res.set_content_provider(300000, "application/octet-stream", [](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+      if (offset >= 100000) return false;  // the connection drops after 100000 bytes
+      const std::string part = testing::pattern_bytes(300000, 7).substr(offset, 50000);
+      sink.write(part.data(), part.size());
+      return true;
+    });
+    return true;
+  });
+  server.start();
+  Setup s(server);
+  TempDir out, partial;
+  FetchOptions once = Setup::fast();
+  once.max_attempts = 1;
+  REQUIRE_FALSE(s.fetcher(once).fetch(s.items, out.str(), partial.str()));
+  CHECK(testing::files_below(partial.path()) == std::vector<std::string>{"pytorch_model.pt.incomplete"});
+  CHECK(testing::read_text(partial.path() / "pytorch_model.pt.incomplete") == testing::pattern_bytes(300000, 7).substr(0, 100000));
+  cut = false;
+  REQUIRE(s.fetcher().fetch(s.items, out.str(), partial.str()));
+  check_all_fetched(out.path());
+  CHECK(s.file_requests("pytorch_model.pt").back().header("range") == "bytes=100000-");
+  CHECK(testing::files_below(partial.path()).empty());
 }
 
 TEST_CASE("fetch: a 200 answer to a resume restarts the file, never appends", "[online][fetch]") {

@@ -256,6 +256,20 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const std
   return finish_command(start_command(argv, env, out_path, err_path), out_path, err_path);
 }
 
+// One process per environment in `envs`, all running `argv` at once (every
+// one started before any is waited for); their results in the same order.
+inline std::vector<CommandResult> run_at_once(const std::vector<std::string>& argv,
+                                              const std::vector<std::map<std::string, std::string>>& envs) {
+  TempDir capture;
+  const auto out = [&](std::size_t i) { return (capture.path() / ("out" + std::to_string(i))).native(); };
+  const auto err = [&](std::size_t i) { return (capture.path() / ("err" + std::to_string(i))).native(); };
+  std::vector<pid_t> pids;
+  for (std::size_t i = 0; i < envs.size(); ++i) pids.push_back(start_command(argv, envs[i], out(i), err(i)));
+  std::vector<CommandResult> results;
+  for (std::size_t i = 0; i < envs.size(); ++i) results.push_back(finish_command(pids[i], out(i), err(i)));
+  return results;
+}
+
 // Sets an environment variable for one scope (empty value: unset).
 // A Hugging Face cache entry as huggingface_hub lays it out: blobs/<etag> with
 // relative symlinks from snapshots/<commit>/ (or, without symlinks, the files

@@ -1,7 +1,9 @@
 // An exclusive lock on a file, with flock(2): the lock Python's filelock takes,
 // so modelres and the Python client exclude each other on the same model.
-// Correctness never rests on it (downloads are temporary-name-and-rename);
-// it keeps two processes from fetching the same files twice.
+// Correctness never rests on it (each process downloads under its own
+// temporary names and renames, fetcher.hpp); it keeps two processes from
+// fetching the same files twice. Where the filesystem cannot lock at all,
+// acquire() succeeds without a lock.
 #pragma once
 
 #include <sys/file.h>
@@ -42,6 +44,9 @@ class FileLock {
     if (lock.fd_ < 0) return Error(errc::io_error, path, "cannot open the lock file").with_cause(last_error());
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+      // A filesystem that cannot lock (Lustre without -o flock: ENOSYS; NFS
+      // without lockd: ENOLCK) goes unlocked: nothing rests on the lock.
+      if (errno == ENOSYS || errno == ENOLCK || errno == EOPNOTSUPP) return lock;
       if (errno != EWOULDBLOCK && errno != EINTR) return Error(errc::io_error, path, "cannot lock").with_cause(last_error());
       if (cancel && cancel->load()) return Error(errc::cancelled, path, "cancelled while waiting for the lock");
       if (std::chrono::steady_clock::now() > until)

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "process_tag.hpp"
+
 namespace modelres::detail {
 
 inline std::error_code last_error() { return {errno, std::generic_category()}; }
@@ -207,7 +209,8 @@ inline std::error_code reserve(int fd, std::uint64_t size) {
 // permissions (the Python client's .msc is 0600); a new one gets 0666 less the umask.
 inline std::error_code write_file_atomically(const std::string& path, std::string_view bytes, bool sync = true) {
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  // The process tag, not only the pid: another machine on the same network filesystem may have our pid.
+  const std::string tmp = path + ".tmp" + process_tag() + "-" + std::to_string(counter++);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
   if (fd < 0) return last_error();
   std::error_code ec;

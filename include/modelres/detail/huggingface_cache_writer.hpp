@@ -90,7 +90,7 @@ inline result<void> place(const ModelId& id, const WriteTarget& target, const st
   const ssize_t n = ::readlink(pointer.c_str(), existing, sizeof existing);
   if (use_links && n >= 0 && std::string_view(existing, static_cast<std::size_t>(n)) == link_target) return success();
   // Built aside, then renamed over whatever was there: readers see the old entry or the new.
-  const std::string tmp = target.model_dir + "/" + manifest_dir + "/link." + std::to_string(::getpid()) + "." +
+  const std::string tmp = target.model_dir + "/" + manifest_dir + "/link." + detail::process_tag() + "." +
                           std::to_string(temp_counter()++);
   if (auto ec = detail::make_directories(target.model_dir + "/" + manifest_dir)) return write_error(id, tmp, ec, "cannot create the directory of");
   bool linked = false;
