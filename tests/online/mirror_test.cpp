@@ -41,6 +41,7 @@ result<ResolvedModel> resolve_via(const fs::path& cache, std::vector<std::string
   OnlineOptions o;
   o.endpoints = std::move(endpoints);
   o.strict = strict;
+  o.fetch.backoff = std::chrono::milliseconds(50);  // the attempts, not the waits between them, are tested here
   return Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(cache), OnlinePolicy<CurlTransport>(o)}.resolve(id);
 }
 
@@ -148,16 +149,11 @@ TEST_CASE("nginx pull-through mirror: 16 processes at once, each file served by 
   // The fleet: `nodes` downloads at once through `endpoint`, each into its
   // own cache, every file checked; how long they took together.
   const auto fleet = [&](const std::string& endpoint) {
-    std::vector<TempDir> caches(nodes), captures(nodes);
-    std::vector<pid_t> pids;
+    std::vector<TempDir> caches(nodes);
+    std::vector<std::map<std::string, std::string>> envs;
+    for (const TempDir& c : caches) envs.push_back({{"MODELSCOPE_CACHE", c.str()}, {"MODELRES_HUB", ""}});
     const auto started = std::chrono::steady_clock::now();
-    for (int i = 0; i < nodes; ++i)
-      pids.push_back(testing::start_command({MODELRES_CLI, "download", model.id, "--endpoint", endpoint},
-                                            {{"MODELSCOPE_CACHE", caches[i].str()}, {"MODELRES_HUB", ""}},
-                                            (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
-    std::vector<testing::CommandResult> results;
-    for (int i = 0; i < nodes; ++i)
-      results.push_back(testing::finish_command(pids[i], (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
+    const auto results = testing::run_at_once({MODELRES_CLI, "download", model.id, "--endpoint", endpoint}, envs);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     for (const auto& r : results) {
       INFO(r.err);
@@ -235,16 +231,11 @@ TEST_CASE("fleet restart: a 429 storm with Retry-After, every process finishes",
   hub.start();
 
   constexpr int nodes = 16;
-  std::vector<TempDir> caches(nodes), captures(nodes);
-  std::vector<pid_t> pids;
+  std::vector<TempDir> caches(nodes);
+  std::vector<std::map<std::string, std::string>> envs;
+  for (const TempDir& c : caches) envs.push_back({{"MODELSCOPE_CACHE", c.str()}, {"MODELRES_HUB", ""}});
   const auto started = std::chrono::steady_clock::now();
-  for (int i = 0; i < nodes; ++i)
-    pids.push_back(testing::start_command({MODELRES_CLI, "download", model.id, "--endpoint", hub.endpoint()},
-                                          {{"MODELSCOPE_CACHE", caches[i].str()}, {"MODELRES_HUB", ""}},
-                                          (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
-  std::vector<testing::CommandResult> results;
-  for (int i = 0; i < nodes; ++i)
-    results.push_back(testing::finish_command(pids[i], (captures[i].path() / "out").native(), (captures[i].path() / "err").native()));
+  const auto results = testing::run_at_once({MODELRES_CLI, "download", model.id, "--endpoint", hub.endpoint()}, envs);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
   for (const auto& r : results) {
     INFO(r.err);

@@ -452,7 +452,9 @@ TEST_CASE("online: allow and ignore patterns choose the files, as the client's d
   }
 }
 
-TEST_CASE("online: files redirected to a CDN host arrive verified, and the token stays with the hub", "[online][policy]") {
+// A hub's CDN, or a mirror's redirect to a host outside it: the same path.
+TEST_CASE("online: files redirected to another host (a CDN, outside a mirror) arrive verified, and the token stays with the hub",
+          "[online][policy][mirror]") {
   const auto model = testing::unet_on_hub();
   testing::HttpServer cdn("127.0.0.2");
   cdn.routes().Get(R"(/blobs/(\d+))", [&](const httplib::Request& req, httplib::Response& res) {

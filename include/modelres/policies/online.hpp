@@ -112,19 +112,19 @@ class OnlinePolicy {
   result<ResolvedModel> resolve(std::string_view reference, const ResolveOptions& request, Cache& cache) {
     static_assert(check_writable_cache<Cache>());
     MODELRES_TRY(id, ModelId::parse(reference));
-    const LockedModel* locked = request.locked ? &*request.locked : nullptr;
-    if (locked) {
+    std::optional<result<ResolvedModel>> held;  // the copy matching the lock, when there is one
+    if (request.locked) {
       // A verified copy that matches the lock is the locked model: nothing to ask.
-      auto held = detail::locate_locked(cache, id, *locked);
-      if (!held && held.error() == errc::not_in_lock) return held;
-      if (held && held.value().completeness == Completeness::verified) {
-        held.value().hub_check_reason = "the verified copy matches the lock";
-        return held;
+      held = detail::locate_locked(cache, id, *request.locked);
+      if (!*held && held->error() == errc::not_in_lock) return std::move(*held);
+      if (*held && held->value().completeness == Completeness::verified) {
+        held->value().hub_check_reason = "the verified copy matches the lock";
+        return std::move(*held);
       }
     }
     const std::string& revision = asked_revision(request);
     if (const char* name = detail::offline_switch()) {
-      auto cached = locate(cache, id, request);
+      auto cached = held ? std::move(*held) : locate(cache, id, request);
       if (!cached) return cached;
       cached.value().hub_check = HubCheck::offline;
       cached.value().hub_check_reason = std::string(name) + " is set";
@@ -144,8 +144,8 @@ class OnlinePolicy {
         return Error(errc::unsafe_file_list, id.str(),
                      "the hub listed '" + detail::printable(f.path) + "', which would leave the model directory; nothing was written")
             .with_revision(snap.revision);
-    if (locked) {
-      MODELRES_TRYV(detail::apply_lock(snap, *locked));
+    if (request.locked) {
+      MODELRES_TRYV(detail::apply_lock(snap, *request.locked));
     } else {
       detail::select_files(snap, request);
     }
