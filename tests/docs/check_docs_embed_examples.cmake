@@ -4,7 +4,7 @@ foreach(pair "README.md=tests/docs/readme_example.cpp" "docs/policies.md=tests/d
              "docs/policies.md=tests/docs/layered_cache_example.cpp"
              "docs/getting-started.md=tests/consumer/resolve_offline.cpp"
              "docs/getting-started.md=tests/consumer/resolve_online.cpp"
-             "docs/deployment.md=tests/docs/nginx_mirror.conf")
+             "docs/deployment.md=tests/docs/nginx_mirror.conf" "docs/deployment.md=tests/docs/nginx_hf_mirror.conf")
   string(REPLACE "=" ";" parts "${pair}")
   list(GET parts 0 doc)
   list(GET parts 1 example)

@@ -17,6 +17,7 @@
 
 #include "../support/cache_builder.hpp"
 #include "../support/catch.hpp"
+#include "../support/hf_test_hub.hpp"
 #include "../support/proxy_servers.hpp"
 #include "../support/test_hub.hpp"
 
@@ -201,6 +202,52 @@ TEST_CASE("nginx pull-through mirror: 16 processes at once, each file served by 
             << " files: through nginx, " << hub.server().requests().size() << " requests reached the hub, " << bytes_sent(hub)
             << " bytes sent, " << through_mirror.count() << " ms; without it, " << direct.server().requests().size()
             << " requests, " << bytes_sent(direct) << " bytes, " << without_mirror.count() << " ms\n";
+}
+#endif
+
+#ifdef MODELRES_CLI
+// The same for Hugging Face (tests/docs/nginx_hf_mirror.conf): the hub
+// redirects the weights to its CDN, and nginx rewrites that redirect to
+// itself, so the CDN too is asked once for all, through the mirror.
+TEST_CASE("nginx pull-through mirror of Hugging Face: 16 processes at once, the hub and its CDN each asked once per file",
+          "[online][mirror][nginx][hf_online]") {
+  Quiet quiet;
+  testing::HfTestHub hub;
+  const auto model = testing::tiny_bert_on_hub(4u << 20);
+  hub.add(model);
+  hub.start();
+  const auto mirror = testing::NginxMirror::hugging_face(hub.endpoint(), hub.cdn().url());
+  INFO(mirror->log());
+  REQUIRE(mirror->running());
+
+  constexpr int nodes = 16;
+  std::vector<TempDir> caches(nodes);
+  TempDir home;
+  std::vector<std::map<std::string, std::string>> envs;
+  for (const TempDir& c : caches)
+    envs.push_back({{"HF_HUB_CACHE", c.str()}, {"HF_HOME", home.str()}, {"HF_TOKEN", ""}, {"MODELRES_HUB", ""}});
+  const auto started = std::chrono::steady_clock::now();
+  const auto results = testing::run_at_once({MODELRES_CLI, "download", "hf.co/" + model.id, "--endpoint", mirror->url()}, envs);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  for (const auto& r : results) {
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const fs::path dir = r.out.substr(0, r.out.size() - 1);
+    for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
+  }
+
+  CHECK(hub.cdn().requests().size() == 1);  // the weights, once for all 16
+  std::map<std::string, int> asked;         // by path: the listings and each file
+  for (const auto& r : hub.hub().requests()) ++asked[r.path];
+  for (const auto& [path, times] : asked) {
+    INFO(path);
+    if (path.find("/resolve/") != std::string::npos && path.find("model.safetensors") != std::string::npos)
+      CHECK(times <= nodes);  // the redirect to the CDN: signed and short-lived, so not kept
+    else
+      CHECK(times == 1);
+  }
+  std::cout << "Hugging Face fleet of " << nodes << " processes through nginx: " << hub.hub().requests().size()
+            << " requests reached the hub, " << hub.cdn().requests().size() << " its CDN; " << took.count() << " ms\n";
 }
 #endif
 

@@ -1,6 +1,7 @@
 // Test support: the real proxies of docs/deployment.md, run in the
 // foreground from Debian's packages: nginx (nginx-light) as the pull-through
-// mirror, from tests/docs/nginx_mirror.conf verbatim but for where it listens,
+// mirror, from tests/docs/nginx_mirror.conf (ModelScope) or nginx_hf_mirror.conf
+// (Hugging Face) verbatim but for where it listens,
 // what it mirrors and where it caches; tinyproxy (tinyproxy-bin) as a forward proxy.
 #pragma once
 
@@ -12,8 +13,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "cache_builder.hpp"
 
@@ -50,16 +54,32 @@ inline bool accepts(int port) {
 
 class NginxMirror {
  public:
-  // Mirrors `upstream` (http://127.0.0.1:PORT).
-  explicit NginxMirror(const std::string& upstream) {
+  // tests/docs/nginx_mirror.conf, mirroring `upstream` (http://127.0.0.1:PORT) instead of ModelScope.
+  explicit NginxMirror(const std::string& upstream)
+      : NginxMirror("nginx_mirror.conf", {{"https://www.modelscope.cn", upstream}}) {}
+
+  // tests/docs/nginx_hf_mirror.conf, mirroring `hub` instead of huggingface.co and `cdn` instead of its CDNs.
+  static std::unique_ptr<NginxMirror> hugging_face(const std::string& hub, const std::string& cdn) {
+    return std::make_unique<NginxMirror>(
+        "nginx_hf_mirror.conf", std::vector<std::pair<std::string, std::string>>{{"https://huggingface.co", hub},
+                                                                                 {"https://cdn-lfs.hf.co", cdn},
+                                                                                 {"https://cas-bridge.xethub.hf.co", cdn}});
+  }
+
+  // tests/docs/`conf` with each upstream (from, to) replaced, every time it
+  // appears; listening on a free port of 127.0.0.1 and caching below a temporary directory.
+  NginxMirror(const std::string& conf, const std::vector<std::pair<std::string, std::string>>& upstreams) {
     port_ = free_port();
     const std::string d = dir_.str();
-    std::string site = read_text(std::string(MODELRES_SOURCE_DIR) + "/tests/docs/nginx_mirror.conf");
-    replace(site, "listen 8080;", "listen 127.0.0.1:" + std::to_string(port_) + ";");
-    replace(site, "proxy_pass https://www.modelscope.cn;", "proxy_pass " + upstream + ";");
-    replace(site, "/var/cache/nginx/models", d + "/cache");
+    std::string site = read_text(std::string(MODELRES_SOURCE_DIR) + "/tests/docs/" + conf);
+    const auto listen = site.find("listen ");
+    if (listen == std::string::npos) throw std::runtime_error(conf + " no longer has a listen directive");
+    site.replace(listen, site.find(';', listen) - listen, "listen 127.0.0.1:" + std::to_string(port_));
+    for (const auto& [from, to] : upstreams) replace(site, from, to);
+    replace(site, "/var/cache/nginx/", d + "/cache/");
     write_file(dir_.path() / "site.conf", site);
     fs::create_directories(dir_.path() / "tmp");
+    fs::create_directories(dir_.path() / "cache");
     std::string main = ::geteuid() == 0 ? "user root;\n" : "";  // the default (nobody) cannot read a 0700 temporary directory
     main += "daemon off;\nmaster_process on;\nworker_processes 2;\npid " + d + "/nginx.pid;\nerror_log " + d +
             "/error.log;\nevents { worker_connections 512; }\nhttp {\n  access_log " + d + "/access.log;\n";
@@ -82,10 +102,11 @@ class NginxMirror {
   std::string log() const { return read_text(dir_.path() / "error.log") + read_text(dir_.path() / "stderr"); }
 
  private:
+  // Every `from` in `text` becomes `to`; there must be one at least.
   static void replace(std::string& text, const std::string& from, const std::string& to) {
-    const auto at = text.find(from);
-    if (at == std::string::npos) throw std::runtime_error("nginx_mirror.conf no longer has: " + from);
-    text.replace(at, from.size(), to);
+    auto at = text.find(from);
+    if (at == std::string::npos) throw std::runtime_error("the nginx configuration no longer has: " + from);
+    for (; at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
   }
   void stop() {
     if (pid_ <= 0) return;
