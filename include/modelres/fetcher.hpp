@@ -14,10 +14,11 @@
 // is gone without resting it (killed; its machine rebooted) is taken over the
 // same way, once its process is known to be gone (same machine, no such
 // pid). `name` is the file's path in the model, or the cache's own name for it
-// (Hugging Face's blobs/<etag>). With
-// Durability::on_disk, writeback starts at once and waiting for the disk is
-// left to whoever declares the set complete (each cache's commit syncs every
-// file before it writes the manifest), so disk and network overlap. An
+// (Hugging Face's blobs/<etag>).
+//
+// With Durability::on_disk, writeback starts at once and waiting for the disk
+// is left to whoever declares the set complete (each cache's commit syncs
+// every file before it writes the manifest), so disk and network overlap. An
 // interrupted file resumes, in this run or the next, with Range: only a 206
 // whose Content-Range starts where the partial file ends is appended to; a 200
 // restarts the file from zero. Failed attempts back off exponentially and
@@ -247,7 +248,7 @@ class Fetcher {
   // checked, backing off between them.
   result<void> fetch_one(Transport& transport, const FetchItem& item, const std::string& final_dir,
                          const std::string& partial_dir) {
-    const std::string& name = item.destination.empty() ? item.path : item.destination;
+    const std::string& name = name_of(item);
     const std::string stem = partial_dir + "/" + name;  // resting partials: STEM.incomplete, STEM.ranges.*
     const std::string mine = stem + "." + claim_;       // this fetch's: MINE.incomplete, MINE.ranges.*
     const std::string partial_path = mine + ".incomplete";
@@ -510,7 +511,7 @@ class Fetcher {
   void find_orphans(const std::vector<FetchItem>& items, const std::string& partial_dir) {
     orphans_.clear();
     std::vector<std::string> dirs;
-    for (const FetchItem& i : items) dirs.push_back(parent_of(partial_dir + "/" + (i.destination.empty() ? i.path : i.destination)));
+    for (const FetchItem& i : items) dirs.push_back(parent_of(partial_dir + "/" + name_of(i)));
     std::sort(dirs.begin(), dirs.end());
     dirs.erase(std::unique(dirs.begin(), dirs.end()), dirs.end());
     std::vector<detail::DirEntry> entries;
@@ -901,6 +902,8 @@ class Fetcher {
   bool write_behind() const { return options_.durability == Durability::on_disk; }
 
   static std::string parent_of(const std::string& path) { return path.substr(0, path.rfind('/')); }
+  // The item's name below the final and partial directories.
+  static const std::string& name_of(const FetchItem& item) { return item.destination.empty() ? item.path : item.destination; }
 
   TransportFactory make_transport_;
   StatusError status_error_;

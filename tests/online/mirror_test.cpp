@@ -46,6 +46,33 @@ result<ResolvedModel> resolve_via(const fs::path& cache, std::vector<std::string
   return Resolver<OnlinePolicy<CurlTransport>, ModelScopeCache>{ModelScopeCache(cache), OnlinePolicy<CurlTransport>(o)}.resolve(id);
 }
 
+#ifdef MODELRES_CLI
+// A fleet: `modelres download REFERENCE --endpoint ENDPOINT` once per
+// environment of `envs` (each naming the node's own cache), all at once. Every
+// node must succeed with every file of `model` right. How long they took together.
+template <class Model>
+std::chrono::milliseconds download_at_once(const std::string& reference, const std::string& endpoint,
+                                           const std::vector<std::map<std::string, std::string>>& envs, const Model& model) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto results = testing::run_at_once({MODELRES_CLI, "download", reference, "--endpoint", endpoint}, envs);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  for (const auto& r : results) {
+    INFO(r.err);
+    REQUIRE(r.status == 0);
+    const fs::path dir = r.out.substr(0, r.out.size() - 1);
+    for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
+  }
+  return took;
+}
+
+// The environments of ModelScope nodes, one per cache.
+std::vector<std::map<std::string, std::string>> modelscope_nodes(const std::vector<TempDir>& caches) {
+  std::vector<std::map<std::string, std::string>> envs;
+  for (const TempDir& c : caches) envs.push_back({{"MODELSCOPE_CACHE", c.str()}, {"MODELRES_HUB", ""}});
+  return envs;
+}
+#endif
+
 TEST_CASE("endpoints: the next is asked while one cannot be, and the one that answered serves the files", "[online][mirror]") {
   Quiet quiet;
   const auto model = testing::unet_on_hub();
@@ -151,18 +178,7 @@ TEST_CASE("nginx pull-through mirror: 16 processes at once, each file served by 
   // own cache, every file checked; how long they took together.
   const auto fleet = [&](const std::string& endpoint) {
     std::vector<TempDir> caches(nodes);
-    std::vector<std::map<std::string, std::string>> envs;
-    for (const TempDir& c : caches) envs.push_back({{"MODELSCOPE_CACHE", c.str()}, {"MODELRES_HUB", ""}});
-    const auto started = std::chrono::steady_clock::now();
-    const auto results = testing::run_at_once({MODELRES_CLI, "download", model.id, "--endpoint", endpoint}, envs);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    for (const auto& r : results) {
-      INFO(r.err);
-      REQUIRE(r.status == 0);
-      const fs::path dir = r.out.substr(0, r.out.size() - 1);
-      for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
-    }
-    return took;
+    return download_at_once(model.id, endpoint, modelscope_nodes(caches), model);
   };
   const auto through_mirror = fleet(mirror.url());
 
@@ -226,15 +242,7 @@ TEST_CASE("nginx pull-through mirror of Hugging Face: 16 processes at once, the 
   std::vector<std::map<std::string, std::string>> envs;
   for (const TempDir& c : caches)
     envs.push_back({{"HF_HUB_CACHE", c.str()}, {"HF_HOME", home.str()}, {"HF_TOKEN", ""}, {"MODELRES_HUB", ""}});
-  const auto started = std::chrono::steady_clock::now();
-  const auto results = testing::run_at_once({MODELRES_CLI, "download", "hf.co/" + model.id, "--endpoint", mirror->url()}, envs);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  for (const auto& r : results) {
-    INFO(r.err);
-    REQUIRE(r.status == 0);
-    const fs::path dir = r.out.substr(0, r.out.size() - 1);
-    for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
-  }
+  const auto took = download_at_once("hf.co/" + model.id, mirror->url(), envs, model);
 
   CHECK(hub.cdn().requests().size() == 1);  // the weights, once for all 16
   std::map<std::string, int> asked;         // by path: the listings and each file
@@ -279,17 +287,7 @@ TEST_CASE("fleet restart: a 429 storm with Retry-After, every process finishes",
 
   constexpr int nodes = 16;
   std::vector<TempDir> caches(nodes);
-  std::vector<std::map<std::string, std::string>> envs;
-  for (const TempDir& c : caches) envs.push_back({{"MODELSCOPE_CACHE", c.str()}, {"MODELRES_HUB", ""}});
-  const auto started = std::chrono::steady_clock::now();
-  const auto results = testing::run_at_once({MODELRES_CLI, "download", model.id, "--endpoint", hub.endpoint()}, envs);
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  for (const auto& r : results) {
-    INFO(r.err);
-    REQUIRE(r.status == 0);
-    const fs::path dir = r.out.substr(0, r.out.size() - 1);
-    for (const auto& f : model.files) CHECK(testing::read_text(dir / f.path) == f.content);
-  }
+  const auto took = download_at_once(model.id, hub.endpoint(), modelscope_nodes(caches), model);
   std::lock_guard<std::mutex> lock(mutex);
   CHECK(refused >= nodes);  // the storm happened: each process was refused about once or more
   // Each process makes 6 requests when nothing is refused; every refusal costs one more, and no more.
